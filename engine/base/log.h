@@ -1,0 +1,19 @@
+// Minimal leveled logging to stderr (the daemon's log). Thread-safe: one write(2) per line.
+#pragma once
+
+#include <cstdarg>
+
+namespace vdofs::log {
+
+enum class Level { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
+
+void set_level(Level level);
+Level level();
+void set_prefix(const char* prefix);  // e.g. "vdofs" -> "vdofs: message"
+
+void error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+}  // namespace vdofs::log

@@ -1,0 +1,28 @@
+// Recovery after an unclean shutdown (setup phase, before the zone threads start): read the
+// recovery journal, find the valid run of blocks from the head to the tail, and replay it into
+// the block map (new mappings, in journal order; tree-page allocations recreate their pages) and
+// into the reference counts (only the deltas a reference-count sector does not already include,
+// by its stamp). Then write back everything and flush; the caller marks the volume dirty with a
+// fresh journal start beyond every sequence number seen.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/base/result.h"
+#include "engine/format/super_block.h"
+
+namespace vdofs::engine {
+
+class Volume;
+
+struct RecoveryResult {
+  uint64_t next_sequence = 0;
+  uint64_t logical_blocks_used = 0;
+  uint64_t entries = 0;
+  uint64_t blocks = 0;
+  double seconds = 0;
+};
+
+Result<RecoveryResult> replay_journal(Volume& volume, const format::SuperBlock& super);
+
+}  // namespace vdofs::engine

@@ -1,0 +1,32 @@
+#include "engine/threads/cpu_pool.h"
+
+#include <oneapi/tbb/task_arena.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace vdofs::threads {
+
+namespace {
+int resolve(uint32_t c) {
+  if (c > 0) return static_cast<int>(c);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+}  // namespace
+
+CpuPool::CpuPool(uint32_t concurrency)
+    : concurrency_(resolve(concurrency)),
+      workers_(tbb::global_control::max_allowed_parallelism,
+               static_cast<size_t>(std::max(concurrency_ + 1, 2))),
+      arena_(concurrency_, 0) {}
+
+void CpuPool::submit(void (*fn)(void*), void* arg) {
+  arena_.enqueue([fn, arg] { fn(arg); });
+}
+
+bool CpuPool::on_cpu_pool() {
+  return tbb::this_task_arena::current_thread_index() != tbb::task_arena::not_initialized;
+}
+
+}  // namespace vdofs::threads

@@ -1,0 +1,28 @@
+// CpuPool: the hash stage. A oneTBB task_arena whose tasks hash blocks (and compare verify reads)
+// in parallel; a task touches only the DataVios it was handed and then launches each one on to
+// its zone thread. Nothing else runs here.
+#pragma once
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include <cstdint>
+
+namespace vdofs::threads {
+
+class CpuPool {
+ public:
+  explicit CpuPool(uint32_t concurrency);
+  // Runs fn(arg) on an arena thread. Any thread may call it; it never blocks.
+  void submit(void (*fn)(void*), void* arg);
+  int concurrency() const { return concurrency_; }
+  // True on a thread currently executing a task of some arena (for ownership asserts).
+  static bool on_cpu_pool();
+
+ private:
+  int concurrency_;
+  tbb::global_control workers_;  // lets the arena have `concurrency` workers besides callers
+  tbb::task_arena arena_;
+};
+
+}  // namespace vdofs::threads

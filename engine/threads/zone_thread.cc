@@ -1,0 +1,83 @@
+#include "engine/threads/zone_thread.h"
+
+#include <pthread.h>
+
+#include "engine/base/assert.h"
+
+namespace vdofs::threads {
+namespace {
+thread_local ThreadId t_current = kNoThread;
+constexpr int kSpinPolls = 200;
+}  // namespace
+
+ThreadId current_thread() { return t_current; }
+
+ScopedSetupPhase::ScopedSetupPhase() : saved_(t_current) { t_current = kAnyThread; }
+ScopedSetupPhase::~ScopedSetupPhase() { t_current = saved_; }
+
+ZoneThread::ZoneThread(ThreadId id, std::string name) : id_(id), name_(std::move(name)) {}
+
+ZoneThread::~ZoneThread() { stop(); }
+
+void ZoneThread::start() {
+  VDOFS_CHECK(!thread_.joinable());
+  stopping_.store(false);
+  thread_ = std::thread([this] { loop(); });
+  pthread_setname_np(thread_.native_handle(), name_.substr(0, 15).c_str());
+}
+
+void ZoneThread::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true);
+  enqueue(Work{});  // a null message wakes the thread so it sees stopping_
+  thread_.join();
+}
+
+void ZoneThread::enqueue(Work w) {
+  queue_.push(w);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (idle_.load(std::memory_order_relaxed) == 1 && idle_.exchange(0) == 1) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+    idle_.notify_one();
+  }
+}
+
+void ZoneThread::loop() {
+  t_current = id_;
+  Work w;
+  for (;;) {
+    bool ran = false;
+    for (int spin = 0; spin < kSpinPolls; ++spin) {
+      while (queue_.try_pop(w)) {
+        ran = true;
+        spin = 0;
+        if (w.fn) {
+          w.fn(w.arg);
+          messages_.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      if (stopping_.load()) break;
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+    (void)ran;
+    if (stopping_.load()) {
+      // Drain what remains (messages may enqueue more to this thread), then exit.
+      while (queue_.try_pop(w)) {
+        if (w.fn) w.fn(w.arg);
+      }
+      break;
+    }
+    idle_.store(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!queue_.empty()) {
+      idle_.store(0);
+      continue;
+    }
+    idle_.wait(1);
+  }
+  t_current = kNoThread;
+}
+
+}  // namespace vdofs::threads

@@ -1,0 +1,101 @@
+// The dedupe index: a database of block names -> advice (where a block with that content was
+// written). It is advice only: losing it loses future dedupe, never data.
+//
+// The API is narrow and asynchronous. The engine's hash zones submit Requests; each is answered
+// exactly once by calling request->callback on an index thread (indexQ<n>); the callback must only
+// hand the request back to the submitter's zone (enqueue), never block. The index is zoned by bits
+// of the name (record_name.h) with one thread per zone, so lookups of different names never
+// contend.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/base/result.h"
+#include "engine/io/block_device.h"
+#include "index/record_name.h"
+
+namespace vdofs::index {
+
+// Advice payload carried with each name: the PBN written, and a proof that it is current (the
+// block's reuse generation when it was written; see engine/slab_depot.h).
+struct Advice {
+  uint64_t pbn = 0;
+  uint32_t generation = 0;
+  friend bool operator==(const Advice&, const Advice&) = default;
+};
+
+enum class RequestType : uint8_t {
+  kPost,    // look up; if absent, insert new_advice. VDO's main request.
+  kQuery,   // look up only (no allocation to offer)
+  kUpdate,  // set new_advice (stale advice was replaced by a new write)
+};
+
+struct Request {
+  RequestType type = RequestType::kPost;
+  RecordName name;
+  Advice new_advice;
+  // Results (valid in the callback):
+  bool found = false;
+  Advice advice;  // what the index held before this request
+  // Completion, on an index thread:
+  void (*callback)(Request*) = nullptr;
+  void* context = nullptr;
+};
+
+struct IndexConfig {
+  uint64_t memory_bytes = 16ull << 20;
+  bool sparse = false;
+  uint32_t zones = 1;
+};
+
+struct IndexStats {
+  uint64_t entries = 0;       // names currently indexed
+  uint64_t memory_bytes = 0;  // RAM used by the index structures
+  uint64_t posts = 0;
+  uint64_t queries = 0;
+  uint64_t updates = 0;
+  uint64_t found = 0;
+  uint64_t not_found = 0;
+  uint64_t discarded = 0;     // names dropped to stay within the window
+  uint64_t capacity = 0;      // names the window holds
+  std::string state;          // "online", "loading", "rebuilding", "error", "offline"
+};
+
+// Where the index lives on the backing store.
+struct IndexRegion {
+  io::BlockDevice* device = nullptr;
+  uint64_t start = 0;   // first block of the index region
+  uint64_t blocks = 0;  // its length
+  uint64_t nonce = 0;   // the volume nonce (stamped into every index block)
+};
+
+class DedupeIndex {
+ public:
+  virtual ~DedupeIndex() = default;
+  // Starts the index threads. Requests may be submitted only between start() and stop().
+  virtual void start() = 0;
+  // Answers everything in flight, then stops the threads.
+  virtual void stop() = 0;
+  virtual void submit(Request* request) = 0;
+  virtual IndexStats stats() const = 0;
+  // Writes the index so the next open(load_saved=true) finds every name (clean shutdown).
+  // Call only after stop().
+  virtual Result<void> save() = 0;
+};
+
+// Opens the index in `region`. With load_saved, loads the last save (if the save is missing or
+// invalid the index starts empty and says so in its state); otherwise starts empty.
+Result<std::unique_ptr<DedupeIndex>> open_index(const IndexRegion& region,
+                                                const IndexConfig& config, bool load_saved);
+// Formats an empty index region (mkfs).
+Result<void> format_index(const IndexRegion& region, const IndexConfig& config);
+
+// Blocks of backing store the index needs for this memory size and mode.
+uint64_t index_region_blocks(uint64_t memory_bytes, bool sparse);
+// Default index memory for a volume with this many physical blocks (16 MiB minimum).
+uint64_t default_index_memory(uint64_t physical_blocks);
+inline constexpr uint64_t kMinIndexMemory = 16ull << 20;
+
+}  // namespace vdofs::index

@@ -1,0 +1,109 @@
+#include "tests/support/volume_harness.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace vdofs::test {
+
+std::error_code write(engine::Volume& v, uint64_t offset, const std::vector<std::byte>& data, bool fua) {
+  SyncRequest r;
+  v.submit_write(&r, offset, data.data(), data.size(), fua);
+  return r.wait();
+}
+
+std::error_code read(engine::Volume& v, uint64_t offset, std::vector<std::byte>& out) {
+  SyncRequest r;
+  v.submit_read(&r, offset, out.data(), out.size());
+  return r.wait();
+}
+
+std::error_code discard(engine::Volume& v, uint64_t offset, uint64_t len) {
+  SyncRequest r;
+  v.submit_discard(&r, offset, len);
+  return r.wait();
+}
+
+std::error_code flush(engine::Volume& v) {
+  SyncRequest r;
+  v.submit_flush(&r);
+  return r.wait();
+}
+
+engine::VolumeStats settled_stats(engine::Volume& v) {
+  EXPECT_FALSE(flush(v));
+  v.quiesce();
+  return v.stats();
+}
+
+std::vector<std::byte> pattern_block(uint64_t seed) {
+  std::vector<std::byte> b(kBlockSize);
+  if (seed == 0) return b;
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull);
+  for (size_t i = 0; i < kBlockSize; i += 8) {
+    uint64_t v = rng();
+    memcpy(b.data() + i, &v, 8);
+  }
+  return b;
+}
+
+std::vector<std::byte> pattern(uint64_t seed, size_t blocks) {
+  std::vector<std::byte> out;
+  out.reserve(blocks * kBlockSize);
+  for (size_t i = 0; i < blocks; ++i) {
+    auto b = pattern_block(seed + i);
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  return out;
+}
+
+Harness::Harness(const HarnessOptions& options) : options_(options) {
+  device_ = std::make_unique<io::RamDevice>(options_.physical_blocks);
+  mkfs::FormatOptions fo;
+  fo.physical_blocks = options_.physical_blocks;
+  fo.logical_blocks = options_.logical_blocks;
+  fo.slab_bits = options_.slab_bits;
+  fo.name = "vol";
+  auto plan = mkfs::format_volume(*device_, fo);
+  EXPECT_TRUE(plan.has_value()) << plan.error().message();
+  open();
+}
+
+Harness::~Harness() {
+  if (volume_) close();
+}
+
+engine::VolumeOptions Harness::volume_options() const {
+  engine::VolumeOptions vo;
+  vo.threads = options_.threads;
+  vo.max_in_flight = options_.max_in_flight;
+  vo.block_map_cache_pages = options_.cache_pages;
+  vo.dedupe = options_.dedupe;
+  return vo;
+}
+
+void Harness::open() {
+  auto v = engine::Volume::open(*device_, volume_options());
+  ASSERT_TRUE(v.has_value()) << v.error().message();
+  volume_ = std::move(*v);
+}
+
+void Harness::close() {
+  auto r = volume_->close();
+  EXPECT_TRUE(r.has_value()) << r.error().message();
+  volume_.reset();
+}
+
+void Harness::remount() {
+  close();
+  open();
+}
+
+void Harness::crash_and_remount(const io::CrashOptions& crash) {
+  auto survivor = device_->crash(crash);
+  volume_.reset();  // threads stop; further I/O to the dead device fails harmlessly
+  device_ = std::move(survivor);
+  open();
+}
+
+}  // namespace vdofs::test
