@@ -26,6 +26,7 @@ void add_str(std::string& out, const char* key, const std::string& v) {
 
 std::string VolumeStats::to_json() const {
   std::string o = "{";
+  add_str(o, "name", name);
   add(o, "block_size", block_size);
   add(o, "logical_blocks", logical_blocks);
   add(o, "physical_blocks", physical_blocks);

@@ -155,9 +155,14 @@ Result<void> Volume::load() {
       index_ = std::move(*idx);
     }
   }
+  if (!options_.defer_start) start();
+  return ok();
+}
+
+void Volume::start() {
+  if (threads_->started()) return;
   threads_->start();
   if (index_) index_->start();
-  return ok();
 }
 
 Result<void> Volume::write_super_block(format::VolumeState state) {
@@ -172,6 +177,7 @@ Result<void> Volume::write_super_block(format::VolumeState state) {
 
 Result<void> Volume::close() {
   if (closed_.exchange(true)) return ok();
+  start();  // a volume opened with defer_start and never started still closes cleanly
   pool_->wait_idle();
   const bool writable = !options_.read_only;
   if (writable && !read_only_.load()) {
@@ -237,6 +243,10 @@ void Volume::quiesce() {
       }, &left);
     for (uint32_t v = left.load(); v != 0; v = left.load()) left.wait(v);
   }
+}
+
+uint64_t Volume::logical_blocks_used() const {
+  return journal_ ? journal_->logical_blocks_used() : super_.logical_blocks_used;
 }
 
 uint64_t Volume::free_data_blocks() const {

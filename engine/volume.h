@@ -44,6 +44,7 @@ struct VolumeOptions {
   bool read_only = false;                   // serve reads only, never write the backing store
   uint32_t dedupe_timeout_ms = 5000;        // index lookups slower than this proceed without dedupe
   bool verify_by_generation = true;         // share a block without reading it when advice proves current
+  bool defer_start = false;                 // open() loads/recovers only; call start() later
 };
 
 class Volume {
@@ -53,6 +54,8 @@ class Volume {
   Volume(const Volume&) = delete;
   Volume& operator=(const Volume&) = delete;
 
+  // Starts the zone and index threads (done by open() unless options.defer_start).
+  void start();
   // Clean shutdown: drain, write back, save the index, mark clean. Call once, from a non-zone
   // thread, after the last submit_* has been made.
   Result<void> close();
@@ -77,6 +80,7 @@ class Volume {
   const format::Geometry& geometry() const { return geometry_; }
   const format::Layout& layout() const { return *layout_; }
   uint64_t free_data_blocks() const;
+  uint64_t logical_blocks_used() const;
   uint64_t completed_recoveries() const { return super_.complete_recoveries; }
 
   // ---- engine internals (zones) ----

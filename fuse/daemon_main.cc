@@ -1,0 +1,134 @@
+// vdofs: the daemon. Opens (and if needed recovers) every backing store before mounting, so any
+// problem is reported on the terminal with a non-zero exit; then mounts, goes to the background
+// (unless -f), starts the engine threads and serves until unmounted or signalled.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include "engine/base/log.h"
+#include "fuse/filesystem.h"
+#include "fuse/options.h"
+
+using namespace vdofs;
+
+namespace {
+
+int fail(const std::string& what, const std::string& why) {
+  fprintf(stderr, "vdofs: %s: %s\n", what.c_str(), why.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  log::set_prefix("vdofs");
+  fusefs::DaemonOptions opts;
+  std::string error;
+  if (!fusefs::parse_daemon_options(argc, argv, &opts, &error)) {
+    fprintf(stderr, "vdofs: %s\n", error.c_str());
+    return 2;
+  }
+  if (opts.show_help) {
+    fusefs::print_daemon_help(argv[0]);
+    return 0;
+  }
+  if (opts.show_version) {
+    printf("vdofs %s (libfuse %s)\n", VDOFS_VERSION, fuse_pkgversion());
+    return 0;
+  }
+  if (opts.debug) log::set_level(log::Level::kDebug);
+  if (!opts.logfile.empty() && !log::use_file(opts.logfile.c_str()))
+    return fail(opts.logfile, std::string("cannot open the log file: ") + strerror(errno));
+
+  struct stat mst {};
+  if (stat(opts.mountpoint.c_str(), &mst) != 0) return fail(opts.mountpoint, strerror(errno));
+  if (!S_ISDIR(mst.st_mode)) return fail(opts.mountpoint, "mountpoint is not a directory");
+
+  std::vector<fusefs::MountedVolume> volumes;
+  std::set<std::string> names;
+  opts.volume.defer_start = true;
+  for (const std::string& backing : opts.backings) {
+    io::FileDeviceOptions fo;
+    fo.read_only = opts.read_only;
+    auto dev = io::FileDevice::open(backing, fo);
+    if (!dev) {
+      if (dev.error() == std::errc::device_or_resource_busy)
+        return fail(backing, "in use (another vdofs or mkfs.vdofs holds it)");
+      return fail(backing, dev.error().message());
+    }
+    auto header = engine::read_volume_header(**dev);
+    if (!header) {
+      std::error_code ec = header.error();
+      if (ec == make_error_code(errc::bad_magic))
+        return fail(backing, "not a vdofs volume (no vdofs geometry block; format it with mkfs.vdofs)");
+      if (ec == make_error_code(errc::checksum_mismatch) || ec == make_error_code(errc::bad_nonce))
+        return fail(backing, "the super block is corrupt (" + ec.message() + "); see vdofs-check");
+      return fail(backing, ec.message());
+    }
+    if (!names.insert(header->geometry.name).second)
+      return fail(backing, "a volume named '" + header->geometry.name + "' is already in this mount");
+    auto vol = engine::Volume::open(**dev, opts.volume);
+    if (!vol) return fail(backing, "cannot open the volume: " + vol.error().message());
+    log::info("%s: volume %s: %llu MiB logical on %llu MiB physical%s", backing.c_str(),
+              header->geometry.name.c_str(),
+              static_cast<unsigned long long>((*vol)->logical_bytes() >> 20),
+              static_cast<unsigned long long>(header->geometry.physical_blocks * kBlockSize >> 20),
+              (*vol)->is_read_only() ? " (read-only)" : "");
+    fusefs::MountedVolume mv;
+    mv.name = header->geometry.name;
+    mv.backing = backing;
+    mv.device = std::move(*dev);
+    mv.volume = std::move(*vol);
+    volumes.push_back(std::move(mv));
+  }
+
+  fusefs::Filesystem fs(std::move(volumes));
+  std::vector<char*> fargv;
+  for (auto& a : opts.fuse_args) fargv.push_back(a.data());
+  struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fargv.size()), fargv.data());
+  struct fuse_session* se =
+      fuse_session_new(&args, &fusefs::Filesystem::operations(), sizeof(fuse_lowlevel_ops), &fs);
+  if (!se) {
+    fs.close_all();
+    return fail(opts.mountpoint, "cannot create the FUSE session (bad -o option?)");
+  }
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    fs.close_all();
+    return fail(opts.mountpoint, "cannot install signal handlers");
+  }
+  if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    fs.close_all();
+    return fail(opts.mountpoint, "mount failed (is /dev/fuse usable? is it already mounted?)");
+  }
+  if (!opts.foreground) {
+    if (opts.logfile.empty()) log::use_syslog("vdofs");
+    if (fuse_daemonize(0) != 0) {
+      fuse_session_unmount(se);
+      fs.close_all();
+      return 1;
+    }
+  }
+  for (auto& mv : fs.volumes()) mv.volume->start();
+  log::info("mounted %zu volume(s) at %s (pid %d)", fs.volumes().size(), opts.mountpoint.c_str(), getpid());
+
+  struct fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, 16);
+  fuse_loop_cfg_set_idle_threads(cfg, 8);
+  int ret = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+
+  log::info("unmounting %s", opts.mountpoint.c_str());
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  bool clean = fs.close_all();
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return (ret == 0 && clean) ? 0 : 1;
+}
