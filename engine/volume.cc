@@ -22,11 +22,15 @@ Result<VolumeHeader> read_volume_header(io::BlockDevice& device) {
                format::decode_geometry(std::span<const std::byte, kBlockSize>(buf.data(), kBlockSize)));
   const format::Region& sr = g.region(format::RegionId::kSuperBlock);
   if (sr.start != 1 || sr.blocks != 2) return errc::corrupt_metadata;
-  VDOFS_ASSIGN(format::SuperBlock sb,
-               format::choose_super_block(
-                   std::span<const std::byte, kBlockSize>(buf.data() + kBlockSize, kBlockSize),
-                   std::span<const std::byte, kBlockSize>(buf.data() + 2 * kBlockSize, kBlockSize),
-                   g.nonce));
+  auto chosen = format::choose_super_block(
+      std::span<const std::byte, kBlockSize>(buf.data() + kBlockSize, kBlockSize),
+      std::span<const std::byte, kBlockSize>(buf.data() + 2 * kBlockSize, kBlockSize), g.nonce);
+  if (!chosen) {
+    // The geometry is valid, so a missing or unreadable super block is corruption.
+    return chosen.error() == make_error_code(errc::bad_nonce) ? chosen.error()
+                                                              : make_error_code(errc::checksum_mismatch);
+  }
+  format::SuperBlock sb = *chosen;
   if (g.physical_blocks > device.block_count()) {
     log::error("%s: the volume needs %llu blocks but the backing store has %llu",
                device.name().c_str(), static_cast<unsigned long long>(g.physical_blocks),

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -130,5 +131,8 @@ int main(int argc, char** argv) {
   bool clean = fs.close_all();
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);
-  return (ret == 0 && clean) ? 0 : 1;
+  // libfuse reports the signal that ended the loop (SIGTERM/SIGINT/SIGHUP): a requested stop.
+  bool stopped = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
+  if (!stopped) log::error("the FUSE loop failed (%d)", ret);
+  return (stopped && clean) ? 0 : 1;
 }
