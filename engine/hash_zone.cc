@@ -344,11 +344,12 @@ void HashZone::to_journal(DataVio* dv) {
 
 void HashZone::fail_lock(HashLock* lock, std::error_code ec) {
   lock->state = HashLock::State::kFailed;
+  // Detach everything first: the last member to leave frees the lock (possibly inline, below).
   DataVio* agent = lock->agent;
-  agent->result = ec;
-  LogicalZone::launch_abort_write(agent);
   DataVio* w = lock->waiters;
   lock->waiters = lock->waiters_tail = nullptr;
+  agent->result = ec;
+  LogicalZone::launch_abort_write(agent);
   while (w) {
     DataVio* next = w->hash_next;
     w->result = ec;
