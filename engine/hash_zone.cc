@@ -191,8 +191,38 @@ void HashZone::claim_done(void* arg) {
     self.to_journal(dv);
     return;
   }
+  if (!lock) {  // no lock (should not happen for members): write a private copy
+    self.write_own_copy(dv);
+    return;
+  }
+  if (lock->state == HashLock::State::kSharing && dv->new_mapping.pbn != lock->result) {
+    self.share(dv);  // the lock rolled over to a new copy meanwhile: claim that one
+    return;
+  }
+  if (lock->state != HashLock::State::kSharing) {  // a rollover copy is being written: wait for it
+    dv->hash_next = nullptr;
+    if (lock->waiters_tail)
+      lock->waiters_tail->hash_next = dv;
+    else
+      lock->waiters = dv;
+    lock->waiters_tail = dv;
+    return;
+  }
+  // The shared block reached 254 references: roll over. This member writes a new copy that the
+  // lock shares from now on (and the index learns about).
   self.volume_.counters().reference_overflow_copies.add();
-  self.write_own_copy(dv);
+  if (!dv->has_allocation) {
+    dv->result = errc::no_space;
+    LogicalZone::launch_abort_write(dv);
+    return;
+  }
+  lock->agent = dv;
+  lock->stale_advice = true;
+  lock->state = HashLock::State::kWriting;
+  dv->is_duplicate = false;
+  dv->new_mapping = Mapping{dv->allocation, MappingState::kMapped};
+  self.volume_.submit_data_io(dv, IoKind::kWrite, dv->allocation, dv->data.data(), self.owner_,
+                              &HashZone::data_written);
 }
 
 void HashZone::verify_read_done(DataVio* dv) {

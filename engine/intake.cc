@@ -1,7 +1,7 @@
 // Intake: how a client request becomes DataVios (Volume::submit_*). Runs on the caller's thread
-// (a FUSE worker): copies the data in, splits it into 4 KiB blocks, and sends full blocks to the
-// hash stage (CpuPool) in small groups, partial blocks straight to their logical zone (they are
-// hashed after the read-modify-write merge). Blocks when the DataVio pool is exhausted.
+// (a FUSE worker): copies the data in, splits it into 4 KiB blocks and sends each to its logical
+// zone in submission order (blocks when the DataVio pool is exhausted: backpressure). Hashing
+// happens after the LBN lock is taken (and after the read-modify-write merge of partial blocks).
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -13,22 +13,6 @@
 namespace vdofs::engine {
 
 namespace {
-
-constexpr uint32_t kHashGroup = 4;  // blocks per hash task: parallel, yet few tasks per 1 MiB
-
-void hash_group(void* arg) {
-  static const std::array<std::byte, kBlockSize> zeros{};
-  auto* dv = static_cast<DataVio*>(arg);
-  while (dv) {
-    DataVio* next = dv->wait_next;
-    dv->wait_next = nullptr;
-    dv->is_zero = memcmp(dv->data.data(), zeros.data(), kBlockSize) == 0;
-    if (!dv->is_zero) dv->name = sha256(dv->data);
-    dv->data_ready = true;
-    LogicalZone::launch_start(dv);
-    dv = next;
-  }
-}
 
 struct Span {
   uint64_t lbn;
@@ -64,14 +48,6 @@ void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data
     r->block_done(errc::out_of_range);
     return;
   }
-  DataVio* group = nullptr;
-  DataVio* group_tail = nullptr;
-  uint32_t grouped = 0;
-  auto send_group = [&] {
-    if (group) cpu_->submit(&hash_group, group);
-    group = group_tail = nullptr;
-    grouped = 0;
-  };
   for_each_block(offset, len, [&](Span s, uint64_t at) {
     DataVio* dv = pool_->acquire();
     dv->op = DataVio::Op::kWrite;
@@ -83,20 +59,15 @@ void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data
     r->add_pending();
     if (s.length == kBlockSize) {
       memcpy(dv->data.data(), data + at, kBlockSize);
-      dv->wait_next = nullptr;
-      if (group_tail)
-        group_tail->wait_next = dv;
-      else
-        group = dv;
-      group_tail = dv;
-      if (++grouped == kHashGroup) send_group();
+      dv->data_ready = true;
     } else {
       counters_.bios_in_partial_write.add();
       memcpy(dv->data.data() + s.offset, data + at, s.length);
-      LogicalZone::launch_start(dv);
     }
+    // To the logical zone first, in submission order: the LBN lock orders writes to one block
+    // as they were issued; hashing happens after it (LogicalZone::launch_hash).
+    LogicalZone::launch_start(dv);
   });
-  send_group();
   r->block_done({});
 }
 

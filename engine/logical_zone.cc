@@ -18,6 +18,11 @@ using format::tree_page_key;
 
 namespace {
 constexpr uint64_t kAllocationsPerZoneTurn = 128;  // VDO rotates physical zones every 128
+
+bool is_zero_block(const std::array<std::byte, kBlockSize>& b) {
+  static const std::array<std::byte, kBlockSize> zeros{};
+  return memcmp(b.data(), zeros.data(), kBlockSize) == 0;
+}
 }
 
 LogicalZone::LogicalZone(Volume& volume, uint32_t zone, uint32_t owner_thread, uint64_t cache_pages)
@@ -151,7 +156,7 @@ void LogicalZone::proceed(DataVio* dv) {
   LeafLookup lk = block_map_.find_leaf(leaf);
   if (!lk.found) {
     dv->old_mapping = kUnmappedMapping;
-    if (dv->op == DataVio::Op::kWrite && !(dv->data_ready && dv->is_zero)) {
+    if (dv->op == DataVio::Op::kWrite && !(dv->data_ready && is_zero_block(dv->data))) {
       start_tree_allocation(dv, static_cast<uint32_t>(lk.missing_level));
       return;
     }
@@ -203,7 +208,7 @@ void LogicalZone::with_mapping(DataVio* dv) {
         }
         return;
       }
-      continue_write(dv);
+      launch_hash(dv);
       return;
   }
 }
@@ -234,54 +239,92 @@ void LogicalZone::rmw_read_done(DataVio* dv) {
   memcpy(dv->scratch.data() + dv->offset, dv->data.data() + dv->offset, dv->length);
   memcpy(dv->data.data(), dv->scratch.data(), kBlockSize);
   dv->data_ready = true;
-  // Hash the merged block on the CPU pool, then continue here.
-  self.volume_.cpu().submit(
-      [](void* a) {
-        auto* d = static_cast<DataVio*>(a);
-        static const std::array<std::byte, kBlockSize> zeros{};
-        d->is_zero = memcmp(d->data.data(), zeros.data(), kBlockSize) == 0;
-        if (!d->is_zero) d->name = sha256(d->data);
-        d->volume->launch(d->volume->threads().logical(d->logical_zone), &LogicalZone::continue_write, d);
-      },
-      dv);
+  self.launch_hash(dv);
 }
 
 uint32_t LogicalZone::next_allocation_zone() {
   uint32_t zones = volume_.physical_zone_count();
-  uint32_t z = static_cast<uint32_t>((zone_ + allocations_ / kAllocationsPerZoneTurn) % zones);
-  ++allocations_;
-  return z;
+  uint64_t n = allocations_.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<uint32_t>((zone_ + n / kAllocationsPerZoneTurn) % zones);
 }
 
-void LogicalZone::continue_write(void* arg) {
+namespace {
+constexpr uint32_t kHashBatch = 8;  // blocks per CPU task: parallel across cores, few tasks
+}
+
+void LogicalZone::launch_hash(DataVio* dv) {
+  dv->wait_next = nullptr;
+  if (hash_pending_tail_)
+    hash_pending_tail_->wait_next = dv;
+  else
+    hash_pending_ = dv;
+  hash_pending_tail_ = dv;
+  if (++hash_pending_count_ >= kHashBatch) {
+    submit_hash_batch(this);
+    return;
+  }
+  if (!hash_flush_scheduled_) {
+    // Behind whatever is queued to this zone now: those blocks join the batch.
+    hash_flush_scheduled_ = true;
+    volume_.threads().enqueue(owner_, &LogicalZone::submit_hash_batch, this);
+  }
+}
+
+void LogicalZone::submit_hash_batch(void* arg) {
+  auto* self = static_cast<LogicalZone*>(arg);
+  self->assert_owner(__func__);
+  if (threads::current_thread() == self->owner_) self->hash_flush_scheduled_ = false;
+  if (!self->hash_pending_) return;
+  DataVio* first = self->hash_pending_;
+  self->hash_pending_ = self->hash_pending_tail_ = nullptr;
+  self->hash_pending_count_ = 0;
+  self->volume_.cpu().submit(&LogicalZone::hash_batch, first);
+}
+
+void LogicalZone::hash_batch(void* arg) {
+  static const std::array<std::byte, kBlockSize> zeros{};
   auto* dv = static_cast<DataVio*>(arg);
-  LogicalZone& self = of(dv);
-  self.assert_owner(__func__);
-  if (self.volume_.is_read_only()) {
+  while (dv) {
+    DataVio* next = dv->wait_next;
+    dv->wait_next = nullptr;
+    dv->is_zero = memcmp(dv->data.data(), zeros.data(), kBlockSize) == 0;
+    if (!dv->is_zero) dv->name = sha256(dv->data);
+    after_hash(dv);
+    dv = next;
+  }
+}
+
+// On a CPU-pool thread: touches only dv (and reads its zone's immutable configuration).
+void LogicalZone::after_hash(DataVio* dv) {
+  Volume& v = *dv->volume;
+  LogicalZone& self = v.logical_zone(dv->logical_zone);
+  if (v.is_read_only()) {
     dv->result = errc::read_only;
-    abort_write(dv);
+    launch_abort_write(dv);
     return;
   }
   if (dv->is_zero) {
+    v.counters().zero_blocks_written.add();
     if (!dv->old_mapping.is_mapped() || dv->old_mapping.is_zero()) {
-      self.volume_.counters().zero_blocks_written.add();
-      self.finish_without_change(dv);  // zeros over unmapped or zero: nothing changes
+      // Zeros over unmapped or zero blocks change nothing.
+      v.launch(v.threads().logical(dv->logical_zone), &LogicalZone::finish_unchanged, dv);
       return;
     }
-    self.volume_.counters().zero_blocks_written.add();
     dv->new_mapping = kZeroMapping;
-    if (!dv->fua) self.volume_.acknowledge(dv);
+    if (!dv->fua) v.acknowledge(dv);
     RecoveryJournal::launch_add(dv);
-    return;
-  }
-  if (!dv->page) {
-    // The leaf appeared (tree allocation) after the walk; walk again.
-    self.proceed(dv);
     return;
   }
   dv->allocation_zone = self.next_allocation_zone();
   dv->zones_tried = 0;
-  self.volume_.launch(self.volume_.threads().physical(dv->allocation_zone), &PhysicalZone::allocate, dv);
+  v.launch(v.threads().physical(dv->allocation_zone), &PhysicalZone::allocate, dv);
+}
+
+void LogicalZone::finish_unchanged(void* arg) {
+  auto* dv = static_cast<DataVio*>(arg);
+  LogicalZone& self = of(dv);
+  self.assert_owner(__func__);
+  self.finish_without_change(dv);
 }
 
 void LogicalZone::start_tree_allocation(DataVio* dv, uint32_t missing_level) {

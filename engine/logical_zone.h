@@ -11,7 +11,8 @@
 //            journal), load the leaf if needed, read the old mapping.
 //   reads:   zero-fill unmapped/zero blocks, else read the block; release the lock.
 //   writes:  read-modify-write for partial blocks; zero blocks map to the zero block; others go on
-//            to allocation (physical zone) and dedupe (hash zone), then the journal.
+//            to the hash stage (SHA-256 on the CPU pool, in small batches), then allocation
+//            (physical zone) and dedupe (hash zone), then the journal.
 //   journal_committed: store the new mapping in the cached leaf (dirty at the entry's sequence),
 //            acknowledge if not yet done, leave the flush generation, pass the LBN lock on.
 // A flush completes when every write that joined an earlier generation, in every zone, has done
@@ -65,7 +66,9 @@ class LogicalZone {
   static void tree_pages_allocated(void* dv);
   static void abort_write(void* dv);  // dv->result says why
   static void launch_abort_write(DataVio* dv);
-  static void continue_write(void* dv);  // after hashing
+  // Sends dv to the hash stage (CpuPool); after hashing it continues in after_hash (CPU thread).
+  void launch_hash(DataVio* dv);
+  static void finish_unchanged(void* dv);  // a zero write that changes nothing
   static void flush(void* zone_arg);     // FlushRequest::ZoneArg*
   static void probe_discard(void* probe);
 
@@ -96,6 +99,9 @@ class LogicalZone {
   void release_lbn_lock(DataVio* dv);
   void flush_done(FlushRequest* f);
   uint32_t next_allocation_zone();
+  static void hash_batch(void* first);
+  static void after_hash(DataVio* dv);
+  static void submit_hash_batch(void* zone);
 
   Volume& volume_;
   const uint32_t zone_;
@@ -106,7 +112,11 @@ class LogicalZone {
   std::map<uint64_t, uint64_t> active_;  // flush generation -> writes not yet finished
   uint64_t active_count_ = 0;
   std::deque<std::pair<uint64_t, FlushRequest*>> flush_waiters_;
-  uint64_t allocations_ = 0;
+  std::atomic<uint64_t> allocations_{0};  // bumped on CPU threads (allocation-zone rotation)
+  DataVio* hash_pending_ = nullptr;        // DataVios waiting to be sent to the hash stage
+  DataVio* hash_pending_tail_ = nullptr;
+  uint32_t hash_pending_count_ = 0;
+  bool hash_flush_scheduled_ = false;
   BlockMapZone block_map_;
 };
 

@@ -94,6 +94,28 @@ void Harness::close() {
   volume_.reset();
 }
 
+engine::CheckReport check_device(io::BlockDevice& device) {
+  auto r = engine::check_volume(device, engine::CheckOptions{});
+  EXPECT_TRUE(r.has_value()) << r.error().message();
+  return r ? *r : engine::CheckReport{};
+}
+
+std::string describe(const engine::CheckReport& r) {
+  std::string s = "state " + r.state + ", mapped " + std::to_string(r.mapped_lbns) + ", referenced blocks " +
+                  std::to_string(r.referenced_blocks) + ", tree pages " + std::to_string(r.tree_pages) +
+                  ", problems " + std::to_string(r.problem_count());
+  for (auto& p : r.problems) s += "\n  " + p;
+  return s;
+}
+
+engine::CheckReport Harness::close_and_check() {
+  close();
+  engine::CheckReport r = check_device(*device_);
+  EXPECT_EQ(r.problem_count(), 0u) << describe(r);
+  open();
+  return r;
+}
+
 void Harness::remount() {
   close();
   open();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/io/ram_device.h"
+#include "engine/volume_check.h"
 #include "engine/volume.h"
 #include "mkfs/formatter.h"
 
@@ -62,6 +63,8 @@ class Harness {
   // Simulated power loss, then reopen (replays the journal).
   void crash_and_remount(const io::CrashOptions& crash);
   void close();
+  // Closes cleanly, runs the offline check, reopens. The report must show no problems.
+  engine::CheckReport close_and_check();
   engine::VolumeOptions volume_options() const;
   void open();
 
@@ -71,12 +74,36 @@ class Harness {
   std::unique_ptr<engine::Volume> volume_;
 };
 
-// Which blocks are mapped and how many references each has, from the block map on disk:
-// the offline consistency check (every mapped block's count equals its mappings).
-struct ConsistencyReport {
-  uint64_t mapped_lbns = 0;
-  uint64_t mismatches = 0;
-  std::string first_problem;
+// Counts down when each asynchronous request completes; wait() blocks until all have.
+class Latch {
+ public:
+  explicit Latch(uint32_t n) : left_(n) {}
+  void done() {
+    if (left_.fetch_sub(1) == 1) left_.notify_all();
+  }
+  void wait() {
+    for (uint32_t v = left_.load(); v != 0; v = left_.load()) left_.wait(v);
+  }
+
+ private:
+  std::atomic<uint32_t> left_;
 };
+
+class AsyncRequest final : public engine::UserRequest {
+ public:
+  explicit AsyncRequest(Latch* latch) : latch_(latch) {}
+  void complete(std::error_code ec) override {
+    result = ec;
+    latch_->done();
+  }
+  std::error_code result;
+
+ private:
+  Latch* latch_;
+};
+
+// Runs the offline consistency check on a harness's device (the volume must be closed).
+engine::CheckReport check_device(io::BlockDevice& device);
+std::string describe(const engine::CheckReport& r);
 
 }  // namespace vdofs::test
