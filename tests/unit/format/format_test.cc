@@ -401,12 +401,28 @@ TEST(BlockMapPage, ByteLayout) {
   }
 }
 
+TEST(Checksum, Crc32cIsCastagnoli) {
+  // The standard CRC-32C check value (RFC 3720 / iSCSI), and an all-zero 32-byte vector.
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+  std::array<uint8_t, 32> zeros{};
+  EXPECT_EQ(crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+  // Continuation: crc32c(crc32c(0, a), b) == crc32c(0, a + b).
+  EXPECT_EQ(crc32c(crc32c("12345", 5), "6789", 4), 0xE3069283u);
+}
+
 TEST(BlockMapPage, MetadataSeed) {
   std::byte b[16];
   put_u64(b, kNonce);
   put_u64(b + 8, 77);
   EXPECT_EQ(metadata_seed(kNonce, 77), crc32c(b, 16));
   EXPECT_NE(metadata_seed(kNonce, 77), metadata_seed(kNonce, 78));
+  // A seeded sector CRC is the plain CRC32C of nonce, PBN and the sector's bytes 4..511.
+  std::vector<std::byte> sec(kSectorSize, std::byte{0x5A});
+  std::array<std::byte, 16 + kSectorSize - 4> joined;
+  memcpy(joined.data(), b, 16);
+  memcpy(joined.data() + 16, sec.data() + 4, kSectorSize - 4);
+  EXPECT_EQ(crc32c(metadata_seed(kNonce, 77), sec.data() + 4, kSectorSize - 4),
+            crc32c(joined.data(), joined.size()));
   EXPECT_NE(metadata_seed(kNonce, 77), metadata_seed(kNonce + 1, 77));
 }
 
