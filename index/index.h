@@ -8,6 +8,7 @@
 // contend.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -47,7 +48,7 @@ struct Request {
 struct IndexConfig {
   uint64_t memory_bytes = 16ull << 20;
   bool sparse = false;
-  uint32_t zones = 1;
+  uint32_t zones = 1;  // index zone threads (1..16; at most one per partition is used)
 };
 
 struct IndexStats {
@@ -58,9 +59,23 @@ struct IndexStats {
   uint64_t updates = 0;
   uint64_t found = 0;
   uint64_t not_found = 0;
-  uint64_t discarded = 0;     // names dropped to stay within the window
-  uint64_t capacity = 0;      // names the window holds
-  std::string state;          // "online", "loading", "rebuilding", "error", "offline"
+  uint64_t discarded = 0;  // names dropped to stay within the window
+  uint64_t capacity = 0;   // names the window holds
+  std::string state;       // "online", "loading", "rebuilding", "error", "offline"
+  // Added by the UDS-grade index:
+  uint64_t volume_index_bytes = 0;  // RAM of the name -> chapter map alone (part of memory_bytes)
+  uint64_t bypassed = 0;            // answered not-found because the index was not online
+  uint64_t chapters_closed = 0;
+  uint64_t chapters_written = 0;
+  uint64_t syncs = 0;              // sync batches made durable (group commits)
+  uint64_t checkpoint_blocks = 0;  // open-chapter blocks written by syncs
+  uint64_t page_cache_hits = 0;
+  uint64_t page_reads = 0;         // chapter pages read from the device
+  uint64_t sparse_cache_hits = 0;  // names found through a cached sparse chapter index
+  uint64_t rebuilt_records = 0;    // records replayed by the last rebuild
+  uint64_t recovered_records = 0;  // of which came from checkpointed open chapters
+  std::string open_result;         // how the last open found the region: "new", "loaded",
+                                   // "rebuilt", "rebuilt (saved index invalid)", "reformatted"
 };
 
 // Where the index lives on the backing store.
@@ -83,10 +98,23 @@ class DedupeIndex {
   // Writes the index so the next open(load_saved=true) finds every name (clean shutdown).
   // Call only after stop().
   virtual Result<void> save() = 0;
+  // Group commit: done(arg) runs (once, on an index thread; it must not block) when every record
+  // inserted or updated by a request answered before this call is durable in the index region,
+  // so a crash followed by open_index(load_saved=false) finds it again. Concurrent calls share
+  // one checkpoint + flush. Call between start() and stop() (after stop() it completes inline).
+  virtual void sync(void (*done)(void*), void* arg) = 0;
+  // Waits until the index is online (loading or rebuilding finished) or failed, or the timeout
+  // passes. True when online. While not online, requests are answered found=false and nothing
+  // is inserted.
+  virtual bool wait_until_online(std::chrono::milliseconds timeout) = 0;
 };
 
-// Opens the index in `region`. With load_saved, loads the last save (if the save is missing or
-// invalid the index starts empty and says so in its state); otherwise starts empty.
+// Opens the index in `region`. Nothing is read until start(): a loader thread then loads the
+// last clean save if there is one (whatever load_saved says: the region's own state block knows
+// whether the save is current), and otherwise (crash, or a missing/corrupt save) rebuilds the
+// index from the chapters on disk plus the synced open-chapter checkpoints. Meanwhile stats()
+// says "loading"/"rebuilding" and requests are answered not-found. A region that is not an
+// index of this volume (wrong nonce, bad superblock) is reformatted empty ("reformatted").
 Result<std::unique_ptr<DedupeIndex>> open_index(const IndexRegion& region,
                                                 const IndexConfig& config, bool load_saved);
 // Formats an empty index region (mkfs).
@@ -94,8 +122,10 @@ Result<void> format_index(const IndexRegion& region, const IndexConfig& config);
 
 // Blocks of backing store the index needs for this memory size and mode.
 uint64_t index_region_blocks(uint64_t memory_bytes, bool sparse);
-// Default index memory for a volume with this many physical blocks (16 MiB minimum).
+// Default index memory for a volume with this many physical blocks: 4 bytes per block (a dense
+// window as large as the volume), rounded up to 1 MiB, at least 1 MiB.
 uint64_t default_index_memory(uint64_t physical_blocks);
+// The smallest --index-memory mkfs accepts from a user.
 inline constexpr uint64_t kMinIndexMemory = 16ull << 20;
 
 }  // namespace vdofs::index
