@@ -89,7 +89,9 @@ void LogicalZone::flush_done(FlushRequest* f) {
   if (f->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     UserRequest* r = f->request;
     delete f;
-    r->block_done({});
+    // A write this flush covers may have failed after its early acknowledgement (a failed
+    // journal commit puts the volume read-only first): then the flush cannot promise anything.
+    r->block_done(volume_.is_read_only() ? make_error_code(errc::io_error) : std::error_code());
   }
 }
 
@@ -396,19 +398,23 @@ void LogicalZone::tree_entry_committed(void* arg) {
   auto* dv = static_cast<DataVio*>(arg);
   LogicalZone& self = of(dv);
   self.assert_owner(__func__);
+  // Entries commit in order (top level first). Link each page as soon as its entry is durable:
+  // a checkpoint between two commits must find the pages of committed entries in memory, or the
+  // journal head could pass entries whose pages were never written.
+  const uint32_t i = dv->tree_pages_needed - dv->tree_entries_pending;
+  const uint32_t top = dv->tree_pages_needed - 1u;
+  if (!dv->result) {
+    uint32_t level = top - i;
+    uint64_t leaf = Routing::leaf_index_of(dv->lbn);
+    LeafPage* p = self.block_map_.add_page(level, BlockMapZone::page_index(leaf, level), dv->tree_pages[i],
+                                           dv->tree_entries[i].sequence);
+    if (p) self.block_map_.unpin(p);
+  }
   if (--dv->tree_entries_pending > 0) return;
   if (dv->result) {
     self.release_tree_lock(dv->tree_lock_key);
     abort_write(dv);
     return;
-  }
-  uint64_t leaf = Routing::leaf_index_of(dv->lbn);
-  uint32_t top = dv->tree_pages_needed - 1u;
-  for (uint32_t i = 0; i < dv->tree_pages_needed; ++i) {
-    uint32_t level = top - i;
-    LeafPage* p = self.block_map_.add_page(level, BlockMapZone::page_index(leaf, level),
-                                           dv->tree_pages[i], dv->tree_entries[i].sequence);
-    if (p) self.block_map_.unpin(p);
   }
   dv->tree_pages_needed = 0;
   self.release_tree_lock(dv->tree_lock_key);

@@ -4,6 +4,7 @@
 
 #include "engine/base/assert.h"
 #include "engine/base/log.h"
+#include "engine/base/sync_point.h"
 #include "engine/format/block_map_page.h"
 #include "engine/format/journal_block.h"
 #include "engine/logical_zone.h"
@@ -165,6 +166,7 @@ void RecoveryJournal::commit() {
   Commit* raw_commit = c.release();
   raw_commit->io.arg = raw_commit;
   volume_.counters().journal_commits.add();
+  VDOFS_SYNC_POINT("journal:commit-submitting");
   volume_.submit_io(&raw_commit->io);
 }
 
@@ -173,6 +175,7 @@ void RecoveryJournal::commit_done(void* arg) {
   RecoveryJournal& self = *c->journal;
   self.assert_owner(__func__);
   self.commit_in_flight_ = false;
+  VDOFS_SYNC_POINT("journal:committed");
   Volume& v = self.volume_;
   std::error_code ec = c->io.result;
   if (ec) {
@@ -283,6 +286,7 @@ void RecoveryJournal::zone_written_here(void* arg) {
   self->assert_owner(__func__);
   VDOFS_CHECK(self->checkpoint_replies_ > 0);
   if (--self->checkpoint_replies_ > 0) return;
+  VDOFS_SYNC_POINT("checkpoint:zones-written");
   self->checkpoint_flush_ = IoRequest{};
   self->checkpoint_flush_.kind = IoKind::kFlush;
   self->checkpoint_flush_.reply_thread = self->owner_;
@@ -296,6 +300,7 @@ void RecoveryJournal::checkpoint_flushed(void* arg) {
   auto* self = static_cast<RecoveryJournal*>(arg);
   self->assert_owner(__func__);
   self->checkpoint_in_flight_ = false;
+  VDOFS_SYNC_POINT("checkpoint:flushed");
   if (self->checkpoint_flush_.result) self->volume_.enter_read_only(self->checkpoint_flush_.result);
   self->volume_.counters().checkpoints.add();
   if (self->checkpoint_target_ == UINT64_MAX) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/base/log.h"
+#include "engine/base/sync_point.h"
 #include "engine/block_map.h"
 #include "engine/format/block_map_page.h"
 #include "engine/format/journal_block.h"
@@ -56,7 +57,9 @@ Result<Scan> scan(Volume& v, const format::SuperBlock& super) {
 
 }  // namespace
 
-Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super) {
+Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super,
+                                      const ReplayOptions& options) {
+  const bool refs = options.apply_reference_counts;
   auto t0 = std::chrono::steady_clock::now();
   RecoveryResult rr;
   rr.logical_blocks_used = super.logical_blocks_used;
@@ -85,8 +88,10 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
           uint32_t zone = v.routing().logical_zone_of_tree(Routing::tree_of_leaf(index));
           LeafPage* p = v.logical_zone(zone).block_map().add_page(level, index, e.new_mapping.pbn, seq);
           if (p) v.logical_zone(zone).block_map().unpin(p);
-          uint32_t pz = v.routing().physical_zone_of_slab(layout.slab_of(e.new_mapping.pbn));
-          VDOFS_TRY(v.physical_zone(pz).replay_delta(e.new_mapping.pbn, +1, point));
+          if (refs) {
+            uint32_t pz = v.routing().physical_zone_of_slab(layout.slab_of(e.new_mapping.pbn));
+            VDOFS_TRY(v.physical_zone(pz).replay_delta(e.new_mapping.pbn, +1, point));
+          }
         } else {
           Lbn lbn{e.key};
           if (e.key >= v.logical_blocks()) return errc::corrupt_journal;
@@ -102,11 +107,11 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
           }
           VDOFS_ASSIGN(LeafPage * page, bm.load_leaf_sync(leaf, lk.pbn));
           bm.set_entry(page, static_cast<uint32_t>(e.key % format::kEntriesPerPage), e.new_mapping, seq);
-          if (e.new_mapping.references_block()) {
+          if (refs && e.new_mapping.references_block()) {
             uint32_t pz = v.routing().physical_zone_of_slab(layout.slab_of(e.new_mapping.pbn));
             VDOFS_TRY(v.physical_zone(pz).replay_delta(e.new_mapping.pbn, +1, point));
           }
-          if (e.old_mapping.references_block()) {
+          if (refs && e.old_mapping.references_block()) {
             uint32_t pz = v.routing().physical_zone_of_slab(layout.slab_of(e.old_mapping.pbn));
             VDOFS_TRY(v.physical_zone(pz).replay_delta(e.old_mapping.pbn, -1, point));
           }
@@ -120,6 +125,7 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
       if (b->entries.size() < kJournalEntriesPerBlock) break;  // nothing after a partial block
     }
   }
+  VDOFS_SYNC_POINT("recovery:replayed");
   for (uint32_t z = 0; z < v.logical_zone_count(); ++z) {
     BlockMapZone& bm = v.logical_zone(z).block_map();
     if (bm.invalid_pages() > 0) {
@@ -127,11 +133,14 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
                  v.device().name().c_str(), static_cast<unsigned long long>(bm.invalid_pages()));
       return errc::checksum_mismatch;
     }
-    VDOFS_TRY(bm.write_all_sync());
+    if (options.write_back) VDOFS_TRY(bm.write_all_sync());
   }
-  for (uint32_t z = 0; z < v.physical_zone_count(); ++z)
-    VDOFS_TRY(v.physical_zone(z).write_all_sync(journal_point(rr.next_sequence, 0)));
-  VDOFS_TRY(v.device().flush());
+  if (options.write_back && refs) {
+    for (uint32_t z = 0; z < v.physical_zone_count(); ++z)
+      VDOFS_TRY(v.physical_zone(z).write_all_sync(journal_point(rr.next_sequence, 0)));
+  }
+  if (options.write_back) VDOFS_TRY(v.device().flush());
+  VDOFS_SYNC_POINT("recovery:written");
   rr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rr;
 }

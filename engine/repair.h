@@ -23,6 +23,12 @@ struct RecoveryResult {
   double seconds = 0;
 };
 
-Result<RecoveryResult> replay_journal(Volume& volume, const format::SuperBlock& super);
+struct ReplayOptions {
+  bool apply_reference_counts = true;  // false: block map only (read-only volumes, rebuilds)
+  bool write_back = true;              // false: leave the replayed pages in memory only
+};
+
+Result<RecoveryResult> replay_journal(Volume& volume, const format::SuperBlock& super,
+                                      const ReplayOptions& options = {});
 
 }  // namespace vdofs::engine

@@ -5,6 +5,7 @@
 
 #include "engine/base/assert.h"
 #include "engine/base/log.h"
+#include "engine/base/sync_point.h"
 #include "engine/hash_zone.h"
 #include "engine/logical_zone.h"
 #include "engine/physical_zone.h"
@@ -44,7 +45,16 @@ Volume::Volume(io::BlockDevice& device, const VolumeOptions& options)
     : device_(device), options_(options) {}
 
 Volume::~Volume() {
-  if (index_) index_->stop();
+  // Without close() (a simulated crash, or a failed open): let in-flight work finish against
+  // whatever state the device is in, then stop. Nothing more is written on purpose.
+  if (threads_ && threads_->started()) {
+    auto idle = [](void* a) { return static_cast<Volume*>(a)->cpu_->in_flight() == 0; };
+    threads_->drain(idle, this);
+    if (index_) index_->stop();
+    threads_->drain(idle, this);
+  } else if (index_) {
+    index_->stop();
+  }
   if (threads_) threads_->stop();
 }
 
@@ -105,7 +115,7 @@ Result<void> Volume::load() {
   for (uint32_t z = 0; z < counts.hash; ++z)
     hash_zones_.push_back(std::make_unique<HashZone>(*this, z, threads_->hash(z)));
   for (auto& lz : logical_zones_) {
-    auto r = lz->block_map().load_tree(dirty);
+    auto r = lz->block_map().load_tree(dirty || super_.state == format::VolumeState::kReadOnly);
     if (!r) {
       log::error("%s: cannot load the block map: %s", device_.name().c_str(), r.error().message().c_str());
       return r.error();
@@ -114,7 +124,25 @@ Result<void> Volume::load() {
 
   uint64_t next_seq = super_.journal_start;
   uint64_t lbu = super_.logical_blocks_used;
-  if (dirty && !read_only_.load() && !options_.read_only) {
+  const bool has_journal = dirty || super_.state == format::VolumeState::kReadOnly;
+  if (options_.rebuild_block_map) {
+    VDOFS_ASSIGN(RecoveryResult rr, replay_journal(*this, super_, ReplayOptions{false, true}));
+    log::info("%s: replayed %llu journal entries into the block map", device_.name().c_str(),
+              static_cast<unsigned long long>(rr.entries));
+    return ok();
+  }
+  if (has_journal && (read_only_.load() || options_.read_only)) {
+    // Read-only: replay the journal into the in-memory block map only, so reads see every
+    // committed write; nothing is written.
+    auto rr = replay_journal(*this, super_, ReplayOptions{false, false});
+    if (rr) {
+      lbu = rr->logical_blocks_used;
+      next_seq = rr->next_sequence;
+    } else {
+      log::error("%s: the recovery journal cannot be replayed (%s); recent writes may be missing",
+                 device_.name().c_str(), rr.error().message().c_str());
+    }
+  } else if (dirty) {
     recovering_.store(true);
     log::info("%s: the volume was not shut down cleanly; replaying the recovery journal",
               device_.name().c_str());
@@ -190,7 +218,10 @@ Result<void> Volume::close() {
                                       &done);
     done.get_future().wait();
   }
+  auto idle = [](void* a) { return static_cast<Volume*>(a)->cpu_->in_flight() == 0; };
+  threads_->drain(idle, this);
   if (index_) index_->stop();
+  threads_->drain(idle, this);
   threads_->stop();
   if (!writable) return ok();
   threads::ScopedSetupPhase setup;
@@ -304,6 +335,7 @@ void Volume::perform_io(IoRequest* req) {
         VDOFS_TRY(device_.write(req->block,
                                 std::span<const std::byte>(req->buffer, req->blocks * kBlockSize)));
         if (req->is_data) data_writes_completed.fetch_add(1, std::memory_order_acq_rel);
+        VDOFS_SYNC_POINT(req->is_data ? "io:data-written" : "io:written");
         return ok();
       }
       case IoKind::kFlush:
@@ -312,8 +344,10 @@ void Volume::perform_io(IoRequest* req) {
         if (req->preflush && data_writes_completed.load(std::memory_order_acquire) >
                                  data_writes_flushed.load(std::memory_order_acquire))
           VDOFS_TRY(flush());
-        for (const WriteExtent& e : req->extents)
+        for (const WriteExtent& e : req->extents) {
           VDOFS_TRY(device_.write(e.block, std::span<const std::byte>(e.data, kBlockSize)));
+          VDOFS_SYNC_POINT("io:batch-block-written");
+        }
         if (req->postflush) VDOFS_TRY(flush());
         return ok();
       }

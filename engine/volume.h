@@ -45,6 +45,9 @@ struct VolumeOptions {
   uint32_t dedupe_timeout_ms = 5000;        // index lookups slower than this proceed without dedupe
   bool verify_by_generation = true;         // share a block without reading it when advice proves current
   bool defer_start = false;                 // open() loads/recovers only; call start() later
+  // vdofs-check --repair: replay the journal into the block map only and write it back; the
+  // caller then rebuilds the reference counts offline. Nothing else is written; never started.
+  bool rebuild_block_map = false;
 };
 
 class Volume {

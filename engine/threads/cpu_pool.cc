@@ -22,7 +22,11 @@ CpuPool::CpuPool(uint32_t concurrency)
       arena_(concurrency_, 0) {}
 
 void CpuPool::submit(void (*fn)(void*), void* arg) {
-  arena_.enqueue([fn, arg] { fn(arg); });
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  arena_.enqueue([this, fn, arg] {
+    fn(arg);
+    in_flight_.fetch_sub(1, std::memory_order_release);
+  });
 }
 
 bool CpuPool::on_cpu_pool() {

@@ -6,6 +6,7 @@
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace vdofs::threads {
@@ -16,6 +17,8 @@ class CpuPool {
   // Runs fn(arg) on an arena thread. Any thread may call it; it never blocks.
   void submit(void (*fn)(void*), void* arg);
   int concurrency() const { return concurrency_; }
+  // Tasks submitted and not yet finished.
+  uint64_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
   // True on a thread currently executing a task of some arena (for ownership asserts).
   static bool on_cpu_pool();
 
@@ -23,6 +26,7 @@ class CpuPool {
   int concurrency_;
   tbb::global_control workers_;  // lets the arena have `concurrency` workers besides callers
   tbb::task_arena arena_;
+  std::atomic<uint64_t> in_flight_{0};
 };
 
 }  // namespace vdofs::threads

@@ -75,6 +75,31 @@ void ThreadConfig::stop() {
   started_ = false;
 }
 
+bool ThreadConfig::drain(bool (*idle)(void*), void* arg, int max_rounds) {
+  if (!started_) return true;
+  const auto n = static_cast<uint32_t>(threads_.size());
+  auto total = [&] {
+    uint64_t t = 0;
+    for (auto& th : threads_) t += th->messages_run();
+    return t;
+  };
+  for (int round = 0; round < max_rounds; ++round) {
+    bool idle_before = !idle || idle(arg);
+    uint64_t before = total();
+    std::atomic<uint32_t> left{n};
+    for (auto& th : threads_)
+      th->enqueue(Work{[](void* a) {
+                         auto* l = static_cast<std::atomic<uint32_t>*>(a);
+                         if (l->fetch_sub(1) == 1) l->notify_all();
+                       },
+                       &left});
+    for (uint32_t v = left.load(); v != 0; v = left.load()) left.wait(v);
+    uint64_t after = total();
+    if (idle_before && after - before == n && (!idle || idle(arg))) return true;
+  }
+  return false;
+}
+
 void ThreadConfig::launch(ThreadId t, void (*fn)(void*), void* arg) {
   VDOFS_DCHECK(t < threads_.size());
   if (current_thread() == t && t_inline_depth < kMaxInlineDepth) {

@@ -54,6 +54,9 @@ class ThreadConfig {
   // Starts/stops every thread. stop() joins in reverse order of creation.
   void start();
   void stop();
+  // Runs barrier rounds until a round in which every thread ran nothing but the barrier and
+  // `idle()` held before and after it (at most `max_rounds`). True if quiescent.
+  bool drain(bool (*idle)(void*), void* arg, int max_rounds = 1000);
   bool started() const { return started_; }
 
   // Runs fn(arg) on thread `t`: inline when the caller already is `t` (bounded depth), else by

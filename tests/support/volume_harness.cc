@@ -63,6 +63,7 @@ Harness::Harness(const HarnessOptions& options) : options_(options) {
   fo.physical_blocks = options_.physical_blocks;
   fo.logical_blocks = options_.logical_blocks;
   fo.slab_bits = options_.slab_bits;
+  fo.journal_blocks = options_.journal_blocks;
   fo.name = "vol";
   auto plan = mkfs::format_volume(*device_, fo);
   EXPECT_TRUE(plan.has_value()) << plan.error().message();
@@ -86,6 +87,18 @@ void Harness::open() {
   auto v = engine::Volume::open(*device_, volume_options());
   ASSERT_TRUE(v.has_value()) << v.error().message();
   volume_ = std::move(*v);
+}
+
+std::error_code Harness::try_open() {
+  auto v = engine::Volume::open(*device_, volume_options());
+  if (!v) return v.error();
+  volume_ = std::move(*v);
+  return {};
+}
+
+void Harness::adopt(std::unique_ptr<io::RamDevice> survivor) {
+  volume_.reset();
+  device_ = std::move(survivor);
 }
 
 void Harness::close() {

@@ -42,6 +42,7 @@ struct HarnessOptions {
   uint64_t physical_blocks = 16384;  // 64 MiB
   uint64_t logical_blocks = 65536;   // 256 MiB
   uint32_t slab_bits = 10;           // 4 MiB slabs
+  uint32_t journal_blocks = 0;       // 0 = the mkfs default
   threads::ThreadCounts threads;
   uint32_t max_in_flight = 256;
   uint64_t cache_pages = 1024;
@@ -62,6 +63,10 @@ class Harness {
   void remount();
   // Simulated power loss, then reopen (replays the journal).
   void crash_and_remount(const io::CrashOptions& crash);
+  // Replaces the device by what a crash left (the volume on the old one is torn down first).
+  void adopt(std::unique_ptr<io::RamDevice> survivor);
+  // Reopens; returns the error instead of failing the test.
+  std::error_code try_open();
   void close();
   // Closes cleanly, runs the offline check, reopens. The report must show no problems.
   engine::CheckReport close_and_check();
