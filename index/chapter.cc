@@ -51,8 +51,8 @@ uint32_t ChapterBuf::append(const Record& r) {
 }
 
 uint64_t ChapterBuf::memory_bytes() const {
-  return sizeof(*this) + records_.capacity() * sizeof(Record) +
-         hash_.capacity() * sizeof(uint32_t) + page_map.capacity() * sizeof(uint32_t);
+  // Fixed at construction, so it may be read while the writer thread fills page_map.
+  return sizeof(*this) + uint64_t{capacity_} * sizeof(Record) + hash_.size() * sizeof(uint32_t);
 }
 
 void encode_record(std::byte* p, const Record& r) {

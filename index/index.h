@@ -49,6 +49,10 @@ struct IndexConfig {
   uint64_t memory_bytes = 16ull << 20;
   bool sparse = false;
   uint32_t zones = 1;  // index zone threads (1..16; at most one per partition is used)
+  // start() waits up to this long for the index to come online (a new index, or a small save or
+  // rebuild, is ready at once: the first writes after a mount then dedupe deterministically).
+  // Past it, loading/rebuilding goes on in the background. 0 = never wait.
+  uint32_t online_wait_ms = 1000;
 };
 
 struct IndexStats {

@@ -88,9 +88,13 @@ void UdsIndex::start() {
       set_error("marking the index dirty", r.error());
     return;
   }
-  if (state_.load() == State::kOffline) {
+  const State s = state_.load();
+  if (s == State::kOffline || s == State::kLoading || s == State::kRebuilding) {
+    // First start, or a restart after stop() interrupted the loader: (re)load from scratch.
     set_state(State::kLoading);
     loader_ = std::thread([this] { open_work(); });
+    if (config_.online_wait_ms)
+      wait_until_online(std::chrono::milliseconds(config_.online_wait_ms));
   }
 }
 

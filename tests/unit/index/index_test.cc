@@ -57,6 +57,23 @@ TEST(IndexTest, PostQueryUpdateSemantics) {
   EXPECT_EQ(s.state, "online");
 }
 
+TEST(IndexTest, StartWaitsForASmallIndexToComeOnline) {
+  TestRegion region(dense_config());
+  {
+    auto idx = region.open(false);
+    Client c(*idx);
+    c.range(RequestType::kPost, 0, 1000);
+    idx->stop();
+    ASSERT_TRUE(idx->save());
+  }
+  auto opened = open_index(region.region(), region.config, true);
+  ASSERT_TRUE(opened);
+  (*opened)->start();  // no wait_until_online: start() waited (online_wait_ms)
+  EXPECT_EQ((*opened)->stats().state, "online");
+  Client c(**opened);
+  EXPECT_EQ(c.range(RequestType::kPost, 0, 1000), 1000u);
+}
+
 TEST(IndexTest, FindsNamesInClosedChaptersOnDisk) {
   TestRegion region(dense_config());
   auto idx = region.open(false);
@@ -194,6 +211,44 @@ TEST(IndexTest, SyncedNamesSurviveTwoCrashes) {
   EXPECT_EQ(c3.range(RequestType::kQuery, 0, 9000), 9000u);
 }
 
+// A crash while a sync is writing its checkpoint (its flush never completes, one write torn,
+// some lost): everything an earlier sync covered is still found.
+TEST(IndexTest, CrashDuringSyncKeepsEarlierSyncs) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    SCOPED_TRACE(seed);
+    TestRegion region(dense_config());
+    test::GateDevice gate(*region.device);
+    IndexConfig config = region.config;
+    auto opened = open_index(region.region(&gate), config, false);
+    ASSERT_TRUE(opened);
+    auto idx = std::move(*opened);
+    idx->start();
+    ASSERT_TRUE(idx->wait_until_online(std::chrono::seconds(10)));
+    Client c(*idx);
+    c.range(RequestType::kPost, 0, 600);  // open chapters only: the checkpoint frames hold them
+    c.sync();
+    // Rewrite the same checkpoint pages (new names and new advice), and crash mid-sync.
+    c.range(RequestType::kPost, 600, 300);
+    for (uint64_t i = 0; i < 600; i += 3) c.one(RequestType::kUpdate, name_of(i), 90000 + i);
+    gate.hold_flushes(true);
+    std::atomic<bool> done{false};
+    idx->sync([](void* a) { static_cast<std::atomic<bool>*>(a)->store(true); }, &done);
+    ASSERT_TRUE(gate.wait_for_held_flush(std::chrono::seconds(10)));
+    region.crash(io::CrashOptions{0.5, true, seed});
+    gate.hold_flushes(false);  // the flush now fails on the dead device
+    idx.reset();
+    EXPECT_TRUE(done.load()) << "a sync callback runs even when the flush fails";
+    auto re = region.open(false);
+    Client c2(*re);
+    std::vector<Request> out;
+    EXPECT_EQ(c2.range(RequestType::kQuery, 0, 600, 0, &out), 600u);
+    for (uint64_t i = 0; i < 600; ++i) {
+      const uint64_t pbn = out[i].advice.pbn;
+      EXPECT_TRUE(pbn == 1000 + i || (i % 3 == 0 && pbn == 90000 + i)) << i << " " << pbn;
+    }
+  }
+}
+
 TEST(IndexTest, ConcurrentSyncsAreGroupCommitted) {
   TestRegion region(dense_config());
   auto idx = region.open(false);
@@ -239,7 +294,9 @@ TEST(IndexTest, BypassesWhileLoadingAndRebuilding) {
       }
     }
     test::GateDevice gate(*region.device);
-    auto opened = open_index(region.region(&gate), region.config, clean);
+    IndexConfig config = region.config;
+    config.online_wait_ms = 0;  // start() returns at once; the loader runs in the background
+    auto opened = open_index(region.region(&gate), config, clean);
     ASSERT_TRUE(opened);
     auto idx = std::move(*opened);
     // Let the state block through (rebuild: and a few chapter reads), then hold every read.

@@ -137,14 +137,38 @@ class GateDevice final : public io::BlockDevice {
   Result<void> write(uint64_t block, std::span<const std::byte> data) override {
     return inner_.write(block, data);
   }
-  Result<void> flush() override { return inner_.flush(); }
+  Result<void> flush() override {
+    {
+      std::unique_lock lock(mu_);
+      ++flushes_waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !hold_flushes_; });
+      --flushes_waiting_;
+    }
+    return inner_.flush();
+  }
   std::string name() const override { return inner_.name(); }
+  // While held, flush() waits (the writes before it stay volatile).
+  void hold_flushes(bool hold) {
+    {
+      std::lock_guard lock(mu_);
+      hold_flushes_ = hold;
+    }
+    cv_.notify_all();
+  }
+  // Waits until a flush is waiting in hold_flushes.
+  bool wait_for_held_flush(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return flushes_waiting_ > 0; });
+  }
 
  private:
   io::BlockDevice& inner_;
   std::mutex mu_;
   std::condition_variable cv_;
   int64_t budget_ = -1;
+  bool hold_flushes_ = false;
+  int flushes_waiting_ = 0;
 };
 
 // A formatted RamDevice holding just an index region at block 0.
