@@ -75,6 +75,7 @@ struct IndexStats {
   uint64_t checkpoint_blocks = 0;  // open-chapter blocks written by syncs
   uint64_t page_cache_hits = 0;
   uint64_t page_reads = 0;         // chapter pages read from the device
+  uint64_t page_waits = 0;         // requests that went to a reader thread for a chapter page
   uint64_t sparse_cache_hits = 0;  // names found through a cached sparse chapter index
   uint64_t rebuilt_records = 0;    // records replayed by the last rebuild
   uint64_t recovered_records = 0;  // of which came from checkpointed open chapters

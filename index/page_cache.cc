@@ -10,6 +10,15 @@ PageCache::PageCache(io::BlockDevice* device, uint64_t region_start, uint64_t no
       nonce_(nonce),
       capacity_(std::max<size_t>(capacity, 4)) {}
 
+PageCache::Page PageCache::peek(uint64_t block, uint64_t chapter) {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(block);
+  if (it == map_.end() || it->second->chapter != chapter) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  return it->second->page;
+}
+
 PageCache::Page PageCache::get(uint64_t block, PageKind kind, uint32_t partition, uint64_t chapter,
                                uint32_t page) {
   {

@@ -29,6 +29,8 @@ class PageCache {
   // The page at region block `block`, which must be a `kind` page of (partition, chapter, page).
   // Null if it cannot be read or is not that page.
   Page get(uint64_t block, PageKind kind, uint32_t partition, uint64_t chapter, uint32_t page);
+  // The page if it is cached (never reads).
+  Page peek(uint64_t block, uint64_t chapter);
   void clear();
 
   size_t capacity() const { return capacity_; }

@@ -66,8 +66,14 @@ void Partition::reap_written() {
   if (changed) update_dynamic_bytes();
 }
 
-void Partition::process(Request* r) {
+bool Partition::process(Request* r, bool allow_defer) {
   reap_written();
+  const VolumeIndex::Key key = vi_.key_of(r->name);
+  defer_ = allow_defer;
+  missed_ = false;
+  const Found f = lookup(r->name, key);
+  defer_ = false;
+  if (f.missed) return false;
   switch (r->type) {
     case RequestType::kPost:
       counters.posts.fetch_add(1, std::memory_order_relaxed);
@@ -79,8 +85,6 @@ void Partition::process(Request* r) {
       counters.updates.fetch_add(1, std::memory_order_relaxed);
       break;
   }
-  const VolumeIndex::Key key = vi_.key_of(r->name);
-  const Found f = lookup(r->name, key);
   r->found = f.found;
   r->advice = f.found ? f.advice : Advice{};
   (f.found ? counters.found : counters.not_found).fetch_add(1, std::memory_order_relaxed);
@@ -103,6 +107,18 @@ void Partition::process(Request* r) {
   }
   counters.entries.store(vi_.live(), std::memory_order_relaxed);
   r->callback(r);
+  return true;
+}
+
+std::shared_ptr<const std::vector<std::byte>> Partition::fetch(uint64_t block, PageKind kind,
+                                                               uint64_t chapter, uint32_t page) {
+  if (!defer_) return index_.cache().get(block, kind, id, chapter, page);
+  auto p = index_.cache().peek(block, chapter);
+  if (!p && !missed_) {
+    missed_ = true;
+    miss_ = PageMiss{block, kind, chapter, page};
+  }
+  return p;
 }
 
 Partition::Found Partition::lookup(const RecordName& name, const VolumeIndex::Key& key) {
@@ -119,7 +135,12 @@ Partition::Found Partition::lookup(const RecordName& name, const VolumeIndex::Ke
   for (int j = 0; j < n; ++j) {
     const uint64_t chapter = c[j].chapter;
     if (chapter == open_chapter()) continue;  // another name with this fingerprint
-    if (!search_chapter(chapter, name, &f.advice)) continue;
+    const bool hit = search_chapter(chapter, name, &f.advice);
+    if (missed_) {
+      f.missed = true;
+      return f;
+    }
+    if (!hit) continue;
     f.found = true;
     f.has_slot = true;
     f.slot = c[j].slot;
@@ -132,6 +153,7 @@ Partition::Found Partition::lookup(const RecordName& name, const VolumeIndex::Ke
     return f;
   }
   if (g_.sparse && search_sparse_cache(name, &f.advice)) f.found = true;
+  f.missed = missed_;
   return f;
 }
 
@@ -149,8 +171,7 @@ bool Partition::search_chapter(uint64_t chapter, const RecordName& name, Advice*
 bool Partition::search_record_page(uint64_t chapter, uint32_t page, const RecordName& name,
                                    Advice* out) {
   if (page >= g_.record_pages) return false;
-  auto p = index_.cache().get(g_.chapter_block(id, chapter) + page, PageKind::kRecords, id, chapter,
-                              page);
+  auto p = fetch(g_.chapter_block(id, chapter) + page, PageKind::kRecords, chapter, page);
   return p && find_in_record_page(*p, name, out);
 }
 
@@ -160,13 +181,16 @@ bool Partition::search_disk_chapter(uint64_t chapter, const RecordName& name, Ad
   const int n = index_pages_for(page_map(chapter), key, pages, kMaxPages);
   for (int i = 0; i < n; ++i) {
     const uint32_t page = g_.record_pages + pages[i];
-    auto ip = index_.cache().get(g_.chapter_block(id, chapter) + page, PageKind::kIndex, id,
-                                 chapter, page);
-    if (!ip) continue;
+    auto ip = fetch(g_.chapter_block(id, chapter) + page, PageKind::kIndex, chapter, page);
+    if (!ip) {
+      if (missed_) return false;
+      continue;
+    }
     uint16_t records[kMaxPages];
     const int m = record_pages_in_index_page(*ip, key, records, kMaxPages);
     for (int j = 0; j < m; ++j) {
       if (search_record_page(chapter, records[j], name, out)) return true;
+      if (missed_) return false;
     }
   }
   return false;
@@ -221,7 +245,10 @@ bool Partition::search_sparse_cache(const RecordName& name, Advice* out) {
     auto it = std::lower_bound(s.keys.begin(), s.keys.end(), key);
     for (; it != s.keys.end() && *it == key; ++it) {
       const uint32_t page = s.pages[static_cast<size_t>(it - s.keys.begin())];
-      if (!search_record_page(s.chapter, page, name, out)) continue;
+      if (!search_record_page(s.chapter, page, name, out)) {
+        if (missed_) return false;
+        continue;
+      }
       s.last_use = ++use_clock_;
       counters.sparse_hits.fetch_add(1, std::memory_order_relaxed);
       const uint64_t next = s.chapter + 1;

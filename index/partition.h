@@ -48,8 +48,19 @@ class Partition {
  public:
   Partition(UdsIndex& index, uint32_t id, const Geometry& g);
 
-  // Zone thread, index online: answers the request (calls its callback).
-  void process(Request* r);
+  // A chapter page a lookup needs that is not in the page cache.
+  struct PageMiss {
+    uint64_t block = 0;
+    PageKind kind = PageKind::kRecords;
+    uint64_t chapter = 0;
+    uint32_t page = 0;
+  };
+  // Zone thread, index online: answers the request (calls its callback) and returns true. With
+  // allow_defer, a lookup that needs a chapter page which is not cached stops there instead,
+  // with no side effect, and returns false: last_miss() names the page to read (UdsIndex has a
+  // reader thread load it, then submits the request again). Without, pages are read inline.
+  bool process(Request* r, bool allow_defer);
+  const PageMiss& last_miss() const { return miss_; }
   // Moves the dirty open-chapter pages into a job (null if nothing is dirty).
   std::unique_ptr<CheckpointJob> collect_checkpoint();
   // Installs the page maps of chapters the writer has finished.
@@ -79,6 +90,7 @@ class Partition {
  private:
   struct Found {
     bool found = false;
+    bool missed = false;  // stopped at a page that is not cached (deferral)
     Advice advice;
     int open_index = -1;    // found in the open chapter
     bool has_slot = false;  // found through this volume-index slot
@@ -92,6 +104,9 @@ class Partition {
   };
 
   Found lookup(const RecordName& name, const VolumeIndex::Key& key);
+  // A chapter page through the cache; while deferring, only a cached one (a miss is noted).
+  std::shared_ptr<const std::vector<std::byte>> fetch(uint64_t block, PageKind kind,
+                                                      uint64_t chapter, uint32_t page);
   bool search_chapter(uint64_t chapter, const RecordName& name, Advice* out);
   bool search_disk_chapter(uint64_t chapter, const RecordName& name, Advice* out);
   bool search_record_page(uint64_t chapter, uint32_t page, const RecordName& name, Advice* out);
@@ -118,6 +133,9 @@ class Partition {
   std::vector<uint64_t> dirty_;                      // record pages of the open chapter to sync
   std::vector<SparseEntry> sparse_cache_;
   uint64_t use_clock_ = 0;
+  bool defer_ = false;   // this lookup may stop at an uncached page
+  bool missed_ = false;  // ... and did
+  PageMiss miss_;
 };
 
 }  // namespace vdofs::index

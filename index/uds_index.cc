@@ -13,6 +13,9 @@ namespace vdofs::index {
 namespace {
 constexpr threads::ThreadId kZoneThreadBase = 1000;
 constexpr threads::ThreadId kWriterThread = 1100;
+constexpr threads::ThreadId kReaderThreadBase = 1200;
+constexpr uint32_t kReaderThreads = 2;
+constexpr uint32_t kMaxDeferrals = 4;  // then read inline (a page evicted again before use)
 
 size_t page_cache_pages(const Geometry& g) {
   // Two chapters' pages per partition: enough for each partition to follow one stream through a
@@ -49,6 +52,10 @@ UdsIndex::UdsIndex(const IndexRegion& region, const IndexConfig& config, const G
   }
   for (uint32_t p = 0; p < g_.partitions; ++p)
     zones_[p * zones / g_.partitions].partitions.push_back(p);
+  for (uint32_t i = 0; i < kReaderThreads; ++i) {
+    readers_.push_back(
+        std::make_unique<threads::ZoneThread>(kReaderThreadBase + i, "indexR" + std::to_string(i)));
+  }
   writer_scratch_.resize(g_.chapter_blocks() * kBlockSize);
   static_bytes_ += writer_scratch_.capacity() + sizeof(*this);
 }
@@ -77,8 +84,11 @@ void UdsIndex::set_error(const char* what, std::error_code ec) {
 void UdsIndex::start() {
   if (started_.exchange(true)) return;
   stopping_.store(false);
+  no_deferral_.store(false);
   writer_.start();
   writer_running_.store(true);
+  for (auto& r : readers_) r->start();
+  readers_running_.store(true);
   for (auto& z : zones_) z.thread->start();
   zones_running_.store(true);
   if (saved_) {
@@ -102,12 +112,18 @@ void UdsIndex::stop() {
   if (!started_.load()) return;
   stopping_.store(true);
   if (loader_.joinable()) loader_.join();
+  // Requests waiting for page reads come back to their zones and are answered there (inline
+  // reads from now on), before the zones stop.
+  no_deferral_.store(true);
+  while (deferred_.load() > 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
   {
     // No sync batch may start on a zone thread that is exiting.
     std::lock_guard lock(sync_mu_);
     for (auto& z : zones_) z.thread->stop();
     zones_running_.store(false);
   }
+  for (auto& r : readers_) r->stop();
+  readers_running_.store(false);
   writer_.stop();  // runs the chapter writes, checkpoints and sync flushes still queued
   writer_running_.store(false);
   for (auto& p : partitions_) {
@@ -126,8 +142,9 @@ void UdsIndex::on_request(void* arg) {
   auto* msg = static_cast<RequestMsg*>(arg);
   UdsIndex* self = msg->index;
   Request* r = msg->request;
-  delete msg;
+  if (msg->attempts > 0) self->deferred_.fetch_sub(1);  // back from a reader
   if (!self->online()) {
+    delete msg;
     // Loading, rebuilding or failed: answer at once, insert nothing (the write goes on without
     // dedupe).
     self->bypassed_.fetch_add(1, std::memory_order_relaxed);
@@ -140,7 +157,41 @@ void UdsIndex::on_request(void* arg) {
     r->callback(r);
     return;
   }
-  self->partitions_[index_zone_of(r->name, self->g_.partitions)]->process(r);
+  Partition& p = *self->partitions_[index_zone_of(r->name, self->g_.partitions)];
+  if (p.process(r, msg->attempts < kMaxDeferrals && !self->no_deferral_.load())) {
+    delete msg;
+    return;
+  }
+  // The lookup needs a page that is not cached: a reader loads it, then the request comes back.
+  // (Counted before no_deferral_ is checked, so stop() either waits for it or we read inline.)
+  self->deferred_.fetch_add(1);
+  if (self->no_deferral_.load()) {
+    self->deferred_.fetch_sub(1);
+    p.process(r, false);
+    delete msg;
+    return;
+  }
+  self->deferrals_.fetch_add(1, std::memory_order_relaxed);
+  ++msg->attempts;
+  msg->miss = p.last_miss();
+  self->run_reader(msg->miss.block, &UdsIndex::on_read, msg);
+}
+
+void UdsIndex::on_read(void* arg) {
+  auto* msg = static_cast<RequestMsg*>(arg);
+  UdsIndex* self = msg->index;
+  const uint32_t p = index_zone_of(msg->request->name, self->g_.partitions);
+  const Partition::PageMiss& m = msg->miss;
+  (void)self->cache_.get(m.block, m.kind, p, m.chapter, m.page);  // an invalid page: inline later
+  const uint32_t z = p * static_cast<uint32_t>(self->zones_.size()) / self->g_.partitions;
+  self->run_zone(z, &UdsIndex::on_request, msg);
+}
+
+void UdsIndex::run_reader(uint64_t block, void (*fn)(void*), void* arg) {
+  if (readers_running_.load())
+    readers_[block % readers_.size()]->enqueue(threads::Work{fn, arg});
+  else
+    fn(arg);
 }
 
 IndexStats UdsIndex::stats() const {
@@ -170,6 +221,7 @@ IndexStats UdsIndex::stats() const {
   s.chapters_written = chapters_written_.load(std::memory_order_relaxed);
   s.syncs = syncs_.load(std::memory_order_relaxed);
   s.checkpoint_blocks = checkpoint_blocks_.load(std::memory_order_relaxed);
+  s.page_waits = deferrals_.load(std::memory_order_relaxed);
   s.page_cache_hits = cache_.hits();
   s.page_reads = cache_.misses();
   s.rebuilt_records = rebuilt_records_.load(std::memory_order_relaxed);

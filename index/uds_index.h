@@ -5,6 +5,10 @@
 // Threads:
 //   indexQ<z>  owns the partitions p with p * zones / partitions == z; answers requests; at a sync
 //              copies its dirty open-chapter pages into checkpoint jobs for the writer.
+//   indexR<n>  reader threads: a lookup that needs a chapter page which is not cached is not
+//              answered on the zone thread; the page is read here into the cache and the request
+//              goes back to its zone (as UDS's read queues), so zone threads never wait on I/O
+//              for lookups (sparse chapter-index loads, once per chapter, still read inline).
 //   indexW     the only thread that writes while online: closed chapters into their slots,
 //              checkpoint blocks into the frames (ping-pong copies), and the flush that
 //              completes a sync batch (it then runs the sync callbacks). Owns wstate_.
@@ -101,6 +105,8 @@ class UdsIndex final : public DedupeIndex {
   struct RequestMsg {
     UdsIndex* index;
     Request* request;
+    uint32_t attempts = 0;  // page reads this request has waited for
+    Partition::PageMiss miss;
   };
   struct ChapterJob {
     UdsIndex* index;
@@ -109,6 +115,8 @@ class UdsIndex final : public DedupeIndex {
   };
 
   static void on_request(void* arg);
+  static void on_read(void* arg);
+  void run_reader(uint64_t block, void (*fn)(void*), void* arg);
   static void on_checkpoint_zone(void* arg);
   static void on_chapter_job(void* arg);
   static void on_checkpoint_job(void* arg);
@@ -147,6 +155,7 @@ class UdsIndex final : public DedupeIndex {
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<Zone> zones_;
   threads::ZoneThread writer_;
+  std::vector<std::unique_ptr<threads::ZoneThread>> readers_;
   std::vector<WriterPartition> wstate_;  // indexW (or the loader / save caller when exclusive)
   std::vector<std::byte> writer_scratch_;
   uint64_t static_bytes_ = 0;
@@ -158,6 +167,11 @@ class UdsIndex final : public DedupeIndex {
   std::atomic<bool> started_{false};
   std::atomic<bool> zones_running_{false};
   std::atomic<bool> writer_running_{false};
+  std::atomic<bool> readers_running_{false};
+  // Requests waiting for a page read (at a reader or back in a zone queue), and the switch that
+  // makes zones read inline instead while stop() drains them.
+  std::atomic<int64_t> deferred_{0};
+  std::atomic<bool> no_deferral_{false};
   mutable std::mutex state_mu_;
   std::condition_variable state_cv_;
   std::string open_result_;  // guarded by state_mu_
@@ -173,7 +187,7 @@ class UdsIndex final : public DedupeIndex {
 
   std::atomic<uint64_t> bypassed_{0}, bypassed_posts_{0}, bypassed_queries_{0},
       bypassed_updates_{0};
-  std::atomic<uint64_t> chapters_written_{0}, syncs_{0}, checkpoint_blocks_{0};
+  std::atomic<uint64_t> chapters_written_{0}, syncs_{0}, checkpoint_blocks_{0}, deferrals_{0};
   std::atomic<uint64_t> rebuilt_records_{0}, recovered_records_{0};
 };
 

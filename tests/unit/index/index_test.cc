@@ -88,7 +88,38 @@ TEST(IndexTest, FindsNamesInClosedChaptersOnDisk) {
   EXPECT_EQ(c.range(RequestType::kQuery, kNames, 2000), 0u);
   IndexStats s = idx->stats();
   EXPECT_GT(s.page_reads, 0u);
+  EXPECT_GT(s.page_waits, 0u) << "cache misses are read by the reader threads";
   EXPECT_EQ(s.entries, kNames + 0u);
+}
+
+TEST(IndexTest, StopAnswersEverythingInFlight) {
+  TestRegion region(dense_config());
+  auto idx = region.open(false);
+  Client c(*idx);
+  constexpr uint64_t kNames = 30000;
+  c.range(RequestType::kPost, 0, kNames);
+  // Queries that need chapter pages (reader threads), submitted without waiting, then stop().
+  std::vector<Request> reqs(kNames);
+  std::atomic<uint64_t> calls{0}, found{0};
+  struct Ctx {
+    std::atomic<uint64_t>* calls;
+    std::atomic<uint64_t>* found;
+  } ctx{&calls, &found};
+  for (uint64_t i = 0; i < kNames; ++i) {
+    reqs[i].type = RequestType::kQuery;
+    reqs[i].name = name_of(i);
+    reqs[i].context = &ctx;
+    reqs[i].callback = [](Request* r) {
+      auto* x = static_cast<Ctx*>(r->context);
+      x->calls->fetch_add(1);
+      if (r->found) x->found->fetch_add(1);
+    };
+    idx->submit(&reqs[i]);
+  }
+  idx->stop();
+  EXPECT_EQ(calls.load(), kNames);
+  EXPECT_EQ(found.load(), kNames);
+  ASSERT_TRUE(idx->save());
 }
 
 TEST(IndexTest, WindowExpiresTheOldestAndHitsRefresh) {
