@@ -129,8 +129,7 @@ void BM_QueryHitsOnDisk(benchmark::State& state) {
   const IndexStats s = f.idx->stats();
   state.counters["per_zone/s"] = benchmark::Counter(
       static_cast<double>(state.iterations() * kBatch) / zones, benchmark::Counter::kIsRate);
-  state.counters["hit%"] =
-      100.0 * static_cast<double>(s.found) / static_cast<double>(s.queries);
+  state.counters["hit%"] = 100.0 * static_cast<double>(s.found) / static_cast<double>(s.queries);
   state.counters["page_reads"] = static_cast<double>(s.page_reads);
 }
 BENCHMARK(BM_QueryHitsOnDisk)->Arg(1)->Arg(2)->Arg(4)->UseRealTime();
