@@ -187,8 +187,11 @@ void RecoveryJournal::commit_done(void* arg) {
   uint64_t entries = 0, blocks = 0;
   std::vector<JournalWaiter*> released;
   for (OpenBlock& b : self.blocks_) {
-    if (b.committing == b.committed) continue;
-    for (uint32_t i = b.committed; i < b.committing; ++i) {
+    // After a failed commit nothing more will ever commit: fail every waiter, including those
+    // that arrived after this commit started.
+    const uint32_t end = ec ? static_cast<uint32_t>(b.entries.size()) : b.committing;
+    if (end == b.committed) continue;
+    for (uint32_t i = b.committed; i < end; ++i) {
       JournalWaiter* w = b.waiters[i];
       if (ec) {
         auto* dv = static_cast<DataVio*>(w->arg);
@@ -212,7 +215,7 @@ void RecoveryJournal::commit_done(void* arg) {
       }
       released.push_back(w);
     }
-    b.committed = b.committing;
+    b.committed = end;
     ++blocks;
   }
   if (ec) {

@@ -144,7 +144,9 @@ void run_iteration(uint64_t seed) {
       for (auto id : ids) ids_s += " " + std::to_string(id);
       oplog.push_back("write" + std::string(fua ? "(fua)" : "") + " " + std::to_string(lbn) + "+" +
                       std::to_string(n) + ":" + ids_s + (ec ? " -> " + ec.message() : ""));
-      if (!ec) {
+      if (ec) {  // interrupted by the crash: any of its blocks may or may not have persisted
+        for (uint64_t i = 0; i < n; ++i) model.since_flush[lbn + i].insert(ids[i]);
+      } else {
         for (uint64_t i = 0; i < n; ++i) model.set(lbn + i, ids[i]);
         if (fua)  // durable on acknowledgement
           for (uint64_t i = 0; i < n; ++i) {
@@ -155,7 +157,9 @@ void run_iteration(uint64_t seed) {
     } else if (kind < 75) {
       ec = discard(h.volume(), lbn * kBlockSize, n * kBlockSize);
       oplog.push_back("discard " + std::to_string(lbn) + "+" + std::to_string(n) + (ec ? " -> " + ec.message() : ""));
-      if (!ec) {
+      if (ec) {
+        for (uint64_t i = 0; i < n; ++i) model.since_flush[lbn + i].insert(0);
+      } else {
         for (uint64_t i = 0; i < n; ++i) {
           model.set(lbn + i, 0);
           model.durable[lbn + i] = 0;  // discards are acknowledged after commit
@@ -225,6 +229,10 @@ TEST(Crash, RandomWorkloadsCrashAnywhere) {
   uint64_t base = only ? only : env_u64("VDOFS_CRASH_BASE_SEED", 1);
   for (uint64_t i = 0; i < iterations; ++i) {
     uint64_t seed = base + i;
+    if (getenv("VDOFS_CRASH_VERBOSE")) {
+      printf("seed %llu\n", static_cast<unsigned long long>(seed));
+      fflush(stdout);
+    }
     run_iteration(seed);
     if (::testing::Test::HasFatalFailure() || ::testing::Test::HasNonfatalFailure()) {
       printf("crash iteration failed: seed %llu\n", static_cast<unsigned long long>(seed));
