@@ -93,6 +93,11 @@ Result<void> Volume::load() {
   depot_ = std::make_unique<SlabDepot>(*layout_);
   uint64_t invalid = 0;
   VDOFS_TRY(depot_->load(device_, geometry_.nonce, true, &invalid));
+  if (super_.state == format::VolumeState::kForceRebuild) {
+    log::error("%s: the volume is marked for a reference-count rebuild; run vdofs-check --repair; "
+               "serving it read-only until then", device_.name().c_str());
+    super_.state = format::VolumeState::kReadOnly;
+  }
   if (super_.state == format::VolumeState::kReadOnly) {
     log::warning("%s: the volume is in read-only mode (an earlier error); writes will fail",
                  device_.name().c_str());

@@ -73,7 +73,7 @@ class Volume {
 
   VolumeStats stats() const;
   // Waits until no request is in flight and every zone thread has run what was queued to it, so
-  // that stats() is exact (tests, vdofs-stats --settle). Any non-zone thread.
+  // that stats() is exact (tests). Any non-zone thread.
   void quiesce();
   const std::string& name() const { return geometry_.name; }
   uint64_t logical_bytes() const { return super_.logical_blocks * kBlockSize; }

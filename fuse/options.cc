@@ -95,7 +95,8 @@ void print_daemon_help(const char* argv0) {
       "\n"
       "options:\n"
       "  -f                     stay in the foreground (log to stderr)\n"
-      "  -d                     debug: foreground, verbose engine and FUSE logging\n"
+      "  -d, --debug            debug: foreground, verbose engine and FUSE logging\n"
+      "  -s                     accepted for compatibility (the engine has its own threads)\n"
       "  -h, --help             this help\n"
       "  -V, --version          print the version\n"
       "  -o OPT[,OPT...]        vdofs options (below) and FUSE mount options\n"
@@ -107,7 +108,9 @@ void print_daemon_help(const char* argv0) {
       "  io_threads=N           I/O threads bioQ0.. (1-100)\n"
       "  index_zones=N          dedupe index threads indexQ0.. (1-16)\n"
       "  cpu_threads=N          SHA-256 hashing threads (oneTBB arena; 0 = one per CPU)\n"
-      "  max_in_flight=N        block operations in flight before intake blocks (default 2048)\n"
+      "  max_in_flight=N        block operations in flight before intake blocks (16-65536,\n"
+      "                         default 2048, as VDO)\n"
+      "  single_thread          run every engine zone on one thread reqQ (debugging)\n"
       "  dedupe=on|off          deduplication (default on; zero blocks are always elided)\n"
       "  dedupe_timeout_ms=N    index lookups slower than this proceed without dedupe (5000)\n"
       "  block_map_cache=SIZE   block-map leaf page cache, split over logical zones (128M)\n"
@@ -177,6 +180,14 @@ bool parse_daemon_options(int argc, char** argv, DaemonOptions* o, std::string* 
   o->mountpoint = positional.back();
   positional.pop_back();
   o->backings = positional;
+  if (o->volume.max_in_flight < 16 || o->volume.max_in_flight > 65536) {
+    *error = "max_in_flight must be 16..65536";
+    return false;
+  }
+  if (o->volume.dedupe_timeout_ms < 1 || o->volume.dedupe_timeout_ms > 600000) {
+    *error = "dedupe_timeout_ms must be 1..600000";
+    return false;
+  }
   std::string bad = o->volume.threads.validate();
   if (!bad.empty()) {
     *error = bad;

@@ -55,6 +55,8 @@ void help() {
       "  --index-memory SIZE    RAM for the dedupe index, 16M or more (default: 4 bytes per\n"
       "                         physical block, a dedupe window as large as the volume)\n"
       "  --sparse-index         sparse index: a 10x larger dedupe window in the same RAM\n"
+      "  --journal-size SIZE    recovery journal, a power of two from 64K to 4G (default: about\n"
+      "                         1/128 of the device, 256K..128M)\n"
       "  --force                format over an existing vdofs volume or filesystem signature\n"
       "  -v, --verbose          show progress and the full layout\n"
       "  -q, --quiet            print nothing on success\n"
@@ -195,7 +197,6 @@ int main(int argc, char** argv) {
     auto sig = mkfs::detect_signature(dev);
     if (!sig) die("cannot read: " + sig.error().message());
     if (!sig->empty()) {
-      if (created) unlink(backing.c_str());
       die("already holds " + *sig + "; use --force to format over it");
     }
   }
