@@ -229,9 +229,7 @@ void HashZone::verify_read_done(DataVio* dv) {
   HashZone& self = of(dv);
   self.assert_owner(__func__);
   HashLock* lock = dv->hash_lock;
-  if (dv->io.result) {
-    dv->volume->enter_read_only(dv->io.result);
-  }
+  // A failed verify read only means this advice cannot be used: write the data instead.
   bool same = !dv->io.result && memcmp(dv->scratch.data(), dv->data.data(), kBlockSize) == 0;
   if (same) {
     self.volume_.counters().dedupe_advice_valid.add();

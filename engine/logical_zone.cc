@@ -219,8 +219,7 @@ void LogicalZone::read_done(DataVio* dv) {
   LogicalZone& self = of(dv);
   self.assert_owner(__func__);
   if (dv->io.result) {
-    dv->result = dv->io.result;
-    self.volume_.enter_read_only(dv->io.result);
+    dv->result = dv->io.result;  // a data read error fails this read; metadata is intact
   } else if (dv->partial()) {
     memcpy(dv->read_out, dv->scratch.data() + dv->offset, dv->length);
   }
@@ -232,8 +231,7 @@ void LogicalZone::rmw_read_done(DataVio* dv) {
   LogicalZone& self = of(dv);
   self.assert_owner(__func__);
   if (dv->io.result) {
-    dv->result = dv->io.result;
-    self.volume_.enter_read_only(dv->io.result);
+    dv->result = dv->io.result;  // the old block cannot be read: this write fails, nothing else
     abort_write(dv);
     return;
   }

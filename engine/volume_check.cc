@@ -10,6 +10,7 @@
 #include "engine/format/layout.h"
 #include "engine/format/ref_block.h"
 #include "engine/format/super_block.h"
+#include "engine/base/log.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -252,6 +253,58 @@ Result<CheckReport> check_volume(io::BlockDevice& device, const CheckOptions& op
   VDOFS_TRY(device.write(1 + (sb.generation % format::kSuperBlockCopies), buf));
   VDOFS_TRY(device.flush());
   report.repaired = true;
+  return report;
+}
+
+namespace {
+VolumeOptions offline_options() {
+  VolumeOptions vo;
+  vo.dedupe = false;
+  vo.defer_start = true;
+  vo.threads.single_thread = true;
+  vo.threads.cpu = 1;
+  vo.threads.index = 1;
+  vo.max_in_flight = 16;
+  return vo;
+}
+
+void tell(void (*say)(const char*), const std::string& m) {
+  if (say) say(m.c_str());
+}
+}  // namespace
+
+Result<CheckReport> check_and_repair(io::BlockDevice& device, const CheckOptions& options,
+                                     void (*say)(const char*)) {
+  VDOFS_ASSIGN(VolumeHeader h, read_volume_header(device));
+  format::VolumeState state = h.super.state;
+  bool rebuild = false;
+  if (state == format::VolumeState::kDirty) {
+    tell(say, "recovering: replaying the recovery journal");
+    auto vol = Volume::open(device, offline_options());
+    if (vol) {
+      auto r = (*vol)->close();
+      if (!r) tell(say, "recovery shutdown failed: " + r.error().message());
+    } else if (!options.repair) {
+      return vol.error();
+    } else {
+      tell(say, "recovery failed (" + vol.error().message() + "); rebuilding instead");
+      rebuild = true;
+    }
+    if (!rebuild) {
+      VDOFS_ASSIGN(VolumeHeader h2, read_volume_header(device));
+      state = h2.super.state;
+    }
+  }
+  if (options.repair && (rebuild || state == format::VolumeState::kReadOnly ||
+                         state == format::VolumeState::kForceRebuild || state == format::VolumeState::kDirty)) {
+    tell(say, "replaying the recovery journal into the block map");
+    VolumeOptions vo = offline_options();
+    vo.rebuild_block_map = true;
+    auto vol = Volume::open(device, vo);
+    if (!vol) tell(say, "the journal could not be replayed (" + vol.error().message() + "); using the block map as it is");
+  }
+  auto report = check_volume(device, options);
+  if (report) report->state = format::state_name(h.super.state);
   return report;
 }
 

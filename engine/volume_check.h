@@ -51,4 +51,11 @@ struct CheckReport {
 
 Result<CheckReport> check_volume(io::BlockDevice& device, const CheckOptions& options);
 
+// What vdofs-check does: a dirty volume is recovered first (its journal replayed, as a mount
+// would); with options.repair, a read-only or unrecoverable volume has its journal replayed into
+// the block map and its reference counts rebuilt; then the check (and repair) runs.
+// `say(message)` reports each step (may be null).
+Result<CheckReport> check_and_repair(io::BlockDevice& device, const CheckOptions& options,
+                                     void (*say)(const char* message) = nullptr);
+
 }  // namespace vdofs::engine

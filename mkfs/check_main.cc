@@ -98,55 +98,18 @@ int main(int argc, char** argv) {
   format::VolumeState state = header->super.state;
   printf("%s: volume '%s', state %s\n", backing.c_str(), header->geometry.name.c_str(), format::state_name(state));
 
-  if (state == format::VolumeState::kDirty) {
-    if (no_modify) {
-      fprintf(stderr, "vdofs-check: %s: the volume was not shut down cleanly; run without --no-modify to recover it first\n",
-              backing.c_str());
-      return 8;
-    }
-    printf("%s: recovering: replaying the recovery journal\n", backing.c_str());
-    engine::VolumeOptions vo;
-    vo.dedupe = false;
-    vo.defer_start = true;
-    vo.threads.single_thread = true;
-    vo.threads.cpu = 1;
-    vo.max_in_flight = 16;
-    auto vol = engine::Volume::open(**dev, vo);
-    if (vol) {
-      auto r = (*vol)->close();
-      if (!r) fprintf(stderr, "vdofs-check: %s: recovery shutdown: %s\n", backing.c_str(), r.error().message().c_str());
-    } else if (!repair) {
-      fprintf(stderr, "vdofs-check: %s: recovery failed: %s; use --repair\n", backing.c_str(), vol.error().message().c_str());
-      return 4;
-    } else {
-      printf("%s: recovery failed (%s); rebuilding\n", backing.c_str(), vol.error().message().c_str());
-      state = format::VolumeState::kForceRebuild;
-    }
-    if (state != format::VolumeState::kForceRebuild) {
-      auto h2 = engine::read_volume_header(**dev);
-      if (h2) state = h2->super.state;
-    }
+  if (state == format::VolumeState::kDirty && no_modify) {
+    fprintf(stderr, "vdofs-check: %s: the volume was not shut down cleanly; run without --no-modify to recover it first\n",
+            backing.c_str());
+    return 8;
   }
-  if (repair && (state == format::VolumeState::kReadOnly || state == format::VolumeState::kForceRebuild ||
-                 state == format::VolumeState::kDirty)) {
-    // Bring the block map up to date from the journal before recounting everything.
-    engine::VolumeOptions vo;
-    vo.dedupe = false;
-    vo.defer_start = true;
-    vo.rebuild_block_map = true;
-    vo.threads.single_thread = true;
-    vo.threads.cpu = 1;
-    vo.max_in_flight = 16;
-    auto vol = engine::Volume::open(**dev, vo);
-    if (!vol) printf("%s: the journal could not be replayed (%s); rebuilding from the block map as it is\n",
-                     backing.c_str(), vol.error().message().c_str());
-  }
-
   engine::CheckOptions co;
   co.repair = repair;
   co.max_reported = verbose ? 1000 : 20;
   co.progress = &progress;
-  auto report = engine::check_volume(**dev, co);
+  static std::string name;
+  name = backing;
+  auto report = engine::check_and_repair(**dev, co, [](const char* m) { printf("%s: %s\n", name.c_str(), m); });
   if (!report) {
     fprintf(stderr, "vdofs-check: %s: %s\n", backing.c_str(), report.error().message().c_str());
     return 8;

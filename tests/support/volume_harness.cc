@@ -67,6 +67,7 @@ Harness::Harness(const HarnessOptions& options) : options_(options) {
   fo.name = "vol";
   auto plan = mkfs::format_volume(*device_, fo);
   EXPECT_TRUE(plan.has_value()) << plan.error().message();
+  if (options_.faults) fault_ = std::make_unique<io::FaultDevice>(*device_);
   open();
 }
 
@@ -84,13 +85,13 @@ engine::VolumeOptions Harness::volume_options() const {
 }
 
 void Harness::open() {
-  auto v = engine::Volume::open(*device_, volume_options());
+  auto v = engine::Volume::open(top(), volume_options());
   ASSERT_TRUE(v.has_value()) << v.error().message();
   volume_ = std::move(*v);
 }
 
 std::error_code Harness::try_open() {
-  auto v = engine::Volume::open(*device_, volume_options());
+  auto v = engine::Volume::open(top(), volume_options());
   if (!v) return v.error();
   volume_ = std::move(*v);
   return {};
@@ -98,12 +99,14 @@ std::error_code Harness::try_open() {
 
 void Harness::adopt(std::unique_ptr<io::RamDevice> survivor) {
   volume_.reset();
+  fault_.reset();
   device_ = std::move(survivor);
+  if (options_.faults) fault_ = std::make_unique<io::FaultDevice>(*device_);
 }
 
 void Harness::close() {
   auto r = volume_->close();
-  EXPECT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_TRUE(r.has_value() || volume_->is_read_only()) << r.error().message();
   volume_.reset();
 }
 
@@ -135,9 +138,7 @@ void Harness::remount() {
 }
 
 void Harness::crash_and_remount(const io::CrashOptions& crash) {
-  auto survivor = device_->crash(crash);
-  volume_.reset();  // threads stop; further I/O to the dead device fails harmlessly
-  device_ = std::move(survivor);
+  adopt(device_->crash(crash));  // threads stop; further I/O to the dead device fails harmlessly
   open();
 }
 

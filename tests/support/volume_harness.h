@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/io/fault_device.h"
 #include "engine/io/ram_device.h"
 #include "engine/volume_check.h"
 #include "engine/volume.h"
@@ -47,6 +48,7 @@ struct HarnessOptions {
   uint32_t max_in_flight = 256;
   uint64_t cache_pages = 1024;
   bool dedupe = true;
+  bool faults = false;  // open the volume through a FaultDevice (harness.faults())
 };
 
 // Owns a RamDevice and the Volume open on it.
@@ -57,6 +59,9 @@ class Harness {
 
   engine::Volume& volume() { return *volume_; }
   io::RamDevice& device() { return *device_; }
+  io::FaultDevice& faults() { return *fault_; }
+  // The device the volume runs on (the FaultDevice when there is one).
+  io::BlockDevice& top() { return fault_ ? static_cast<io::BlockDevice&>(*fault_) : *device_; }
   const HarnessOptions& options() const { return options_; }
 
   // Clean shutdown and reopen.
@@ -76,6 +81,7 @@ class Harness {
  private:
   HarnessOptions options_;
   std::unique_ptr<io::RamDevice> device_;
+  std::unique_ptr<io::FaultDevice> fault_;
   std::unique_ptr<engine::Volume> volume_;
 };
 

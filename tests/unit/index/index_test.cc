@@ -185,6 +185,32 @@ TEST(IndexTest, SaveAndLoadRoundTrip) {
   EXPECT_EQ(c2.range(RequestType::kQuery, 0, kNames + 5000), kNames + 5000);
 }
 
+TEST(IndexTest, SixteenPartitionsOverFourZones) {
+  TestRegion region(IndexConfig{16 * kMiB, false, 4});
+  constexpr uint64_t kNames = 60000;
+  {
+    auto idx = region.open(false);
+    Client c(*idx);
+    EXPECT_EQ(c.range(RequestType::kPost, 0, kNames), 0u);
+    EXPECT_EQ(c.range(RequestType::kQuery, 0, kNames), kNames);
+    c.sync();
+    c.range(RequestType::kPost, kNames, 1000);
+    idx->stop();
+    ASSERT_TRUE(idx->save());
+  }
+  auto idx = region.open(true, nullptr, 3);  // 16 partitions over 3 zones
+  EXPECT_EQ(idx->stats().open_result, "loaded");
+  Client c(*idx);
+  EXPECT_EQ(c.range(RequestType::kQuery, 0, kNames + 1000), kNames + 1000);
+  c.sync();
+  region.crash({});
+  idx.reset();
+  idx = region.open(false, nullptr, 2);
+  EXPECT_EQ(idx->stats().open_result, "rebuilt");
+  Client c2(*idx);
+  EXPECT_EQ(c2.range(RequestType::kQuery, 0, kNames + 1000), kNames + 1000);
+}
+
 // Names answered before sync() survive a crash; the index rebuilds from chapters + checkpoints.
 void crash_and_rebuild(const io::CrashOptions& crash, uint64_t synced, uint64_t unsynced) {
   TestRegion region(dense_config());
