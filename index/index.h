@@ -5,7 +5,8 @@
 // exactly once by calling request->callback on an index thread (indexQ<n>); the callback must only
 // hand the request back to the submitter's zone (enqueue), never block. The index is zoned by bits
 // of the name (record_name.h) with one thread per zone, so lookups of different names never
-// contend.
+// contend. The implementation (UDS-grade: chapters, compact volume index, sparse mode, save/load,
+// sync + crash rebuild) is described in uds_index.h and geometry.h.
 #pragma once
 
 #include <chrono>
@@ -114,7 +115,8 @@ class DedupeIndex {
   virtual bool wait_until_online(std::chrono::milliseconds timeout) = 0;
 };
 
-// Opens the index in `region`. Nothing is read until start(): a loader thread then loads the
+// Opens the index in `region` (too_small if it is smaller than index_region_blocks(config)).
+// Only the superblock is read here; start() runs a loader thread that loads the
 // last clean save if there is one (whatever load_saved says: the region's own state block knows
 // whether the save is current), and otherwise (crash, or a missing/corrupt save) rebuilds the
 // index from the chapters on disk plus the synced open-chapter checkpoints. Meanwhile stats()
