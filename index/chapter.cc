@@ -1,4 +1,6 @@
-// Chapter buffers and the chapter page codec (see chapter.h).
+// Chapter buffers and the chapter page codec (see chapter.h). A ChapterBuf is appended to by its
+// zone thread, then read by the writer thread (indexW) once closed; the codec functions are pure
+// (indexW encodes, zone threads and the loader decode).
 #include "index/chapter.h"
 
 #include <algorithm>

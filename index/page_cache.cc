@@ -1,4 +1,5 @@
-// PageCache implementation (see page_cache.h). Any zone thread; mu_ guards the LRU.
+// PageCache implementation (see page_cache.h). Zone threads (peek) and reader threads indexR<n>
+// (get on a miss) share it; mu_ guards the LRU, device reads happen outside it.
 #include "index/page_cache.h"
 
 namespace vdofs::index {

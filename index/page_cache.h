@@ -3,8 +3,9 @@
 // virtual chapter it must hold, so pages of a chapter that expired and whose slot was rewritten
 // are never returned for the new chapter (they just age out).
 //
-// Threads: any zone thread. One mutex guards the map and list; reads from the device on a miss
-// happen outside the lock (two zones may read the same page; the second insert wins).
+// Threads: zone threads peek(); reader threads (and zone threads reading inline) get(). One mutex
+// guards the map and list; device reads on a miss happen outside the lock (two threads may read
+// the same page; the second insert wins).
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,6 @@
-// UdsIndex: threads, request routing, the chapter writer and sync (see uds_index.h). Opening,
-// saving and rebuilding are in index_store.cc.
+// UdsIndex: threads, request routing, the chapter writer and sync (see uds_index.h for which
+// thread runs what: indexQ<n> zones, indexR<n> readers, indexW writer). Opening, saving and
+// rebuilding are in index_store.cc.
 #include "index/uds_index.h"
 
 #include <algorithm>
