@@ -19,21 +19,39 @@ constexpr const char* kStatsXattr = "user.vdofs.stats";
 
 Filesystem* fs_of(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_userdata(req)); }
 
+// Logs a failed request at the FUSE edge (rate-limited to the first few of each kind).
+void log_failure(const char* op, uint64_t off, uint64_t len, std::error_code ec) {
+  static std::atomic<uint32_t> logged{0};
+  if (logged.fetch_add(1, std::memory_order_relaxed) < 50)
+    log::warning("%s at offset %llu length %llu failed: %s (errno %d)", op, static_cast<unsigned long long>(off),
+                 static_cast<unsigned long long>(len), ec.message().c_str(), to_errno(ec));
+}
+
 // Replies from engine threads. Each deletes itself after replying.
 class FuseReply : public engine::UserRequest {
  public:
-  FuseReply(Filesystem* fs, fuse_req_t req) : fs_(fs), req_(req) { fs_->request_started(); }
+  FuseReply(Filesystem* fs, fuse_req_t req, const char* op = "", uint64_t off = 0, uint64_t len = 0)
+      : fs_(fs), req_(req), op_(op), off_(off), len_(len) {
+    fs_->request_started();
+  }
   ~FuseReply() override { fs_->request_finished(); }
 
  protected:
+  void note(std::error_code ec) {
+    if (ec) log_failure(op_, off_, len_, ec);
+  }
   Filesystem* fs_;
   fuse_req_t req_;
+  const char* op_;
+  uint64_t off_, len_;
 };
 
 class WriteReply final : public FuseReply {
  public:
-  WriteReply(Filesystem* fs, fuse_req_t req, size_t size) : FuseReply(fs, req), size_(size) {}
+  WriteReply(Filesystem* fs, fuse_req_t req, uint64_t off, size_t size)
+      : FuseReply(fs, req, "write", off, size), size_(size) {}
   void complete(std::error_code ec) override {
+    note(ec);
     if (ec)
       fuse_reply_err(req_, to_errno(ec));
     else
@@ -47,10 +65,11 @@ class WriteReply final : public FuseReply {
 
 class ReadReply final : public FuseReply {
  public:
-  ReadReply(Filesystem* fs, fuse_req_t req, size_t size)
-      : FuseReply(fs, req), buf_(new std::byte[size]), size_(size) {}
+  ReadReply(Filesystem* fs, fuse_req_t req, uint64_t off, size_t size)
+      : FuseReply(fs, req, "read", off, size), buf_(new std::byte[size]), size_(size) {}
   std::byte* buffer() { return buf_.get(); }
   void complete(std::error_code ec) override {
+    note(ec);
     if (ec)
       fuse_reply_err(req_, to_errno(ec));
     else
@@ -67,6 +86,7 @@ class StatusReply final : public FuseReply {
  public:
   using FuseReply::FuseReply;
   void complete(std::error_code ec) override {
+    note(ec);
     fuse_reply_err(req_, ec ? to_errno(ec) : 0);
     delete this;
   }
@@ -166,7 +186,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
     return;
   }
   size = static_cast<size_t>(std::min<uint64_t>(size, end - static_cast<uint64_t>(off)));
-  auto* r = new ReadReply(fs, req, size);
+  auto* r = new ReadReply(fs, req, static_cast<uint64_t>(off), size);
   mv->volume->submit_read(r, static_cast<uint64_t>(off), r->buffer(), size);
 }
 
@@ -187,7 +207,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
   // O_SYNC/O_DSYNC opens are acknowledged only once their journal entries are committed.
   int flags = fi->flags ? fi->flags : static_cast<int>(fi->fh);
   bool sync = (flags & (O_SYNC | O_DSYNC)) != 0;
-  auto* r = new WriteReply(fs, req, size);
+  auto* r = new WriteReply(fs, req, static_cast<uint64_t>(off), size);
   mv->volume->submit_write(r, static_cast<uint64_t>(off), reinterpret_cast<const std::byte*>(buf), size, sync);
 }
 
@@ -204,7 +224,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
     fuse_reply_err(req, ino == FUSE_ROOT_ID ? 0 : ENOENT);
     return;
   }
-  mv->volume->submit_flush(new StatusReply(fs, req));
+  mv->volume->submit_flush(new StatusReply(fs, req, "fsync"));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info*) {
@@ -244,7 +264,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
     }
     l = end - o;
   }
-  mv->volume->submit_discard(new StatusReply(fs, req), o, l);
+  mv->volume->submit_discard(new StatusReply(fs, req, (mode & FALLOC_FL_PUNCH_HOLE) ? "punch-hole" : "zero-range", o, l), o, l);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {

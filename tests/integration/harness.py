@@ -94,6 +94,8 @@ class Daemon:
         self.log_path = log_path or os.path.join(os.path.dirname(mountpoint), "vdofs.log")
         self.proc = None
 
+    live = []
+
     def start(self, timeout=60):
         os.makedirs(self.mountpoint, exist_ok=True)
         cmd = [VDOFS, "-f", "-o", "logfile=" + self.log_path]
@@ -102,6 +104,8 @@ class Daemon:
         cmd += self.backings + [self.mountpoint]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         cleanup_push(self.kill, f"vdofs pid {self.proc.pid}")
+        Daemon.live.append(self)
+        cleanup_push(lambda: Daemon.live.remove(self) if self in Daemon.live else None, "daemon list")
         cleanup_push(self._lazy_unmount, f"mount {self.mountpoint}")
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -240,6 +244,8 @@ def run_tests(tests, per_test_timeout=900):
         except Exception:  # noqa: BLE001 - report every failure as a TAP line
             ok = False
             log(traceback.format_exc())
+            for d in list(Daemon.live):
+                log(f"vdofs log ({d.log_path}):\n{d.log()}")
         finally:
             signal.alarm(0)
             cleanup_all()
