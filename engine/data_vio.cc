@@ -35,6 +35,10 @@ void DataVio::reset() {
   zones_tried = 0;
   allocation_for_tree = false;
   holds_claim = false;
+  advice_generation = 0;
+  advice_provable = false;
+  claim_proven = false;
+  claimed_generation = 0;
   hash_lock = nullptr;
   hash_next = nullptr;
   is_duplicate = false;

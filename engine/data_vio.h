@@ -91,6 +91,12 @@ struct DataVio {
   bool allocation_for_tree = false;
   bool holds_claim = false;     // a dedupe claim on new_mapping.pbn (released by its increment)
 
+  // --- dedupe proof (advice generation; see PhysicalZone::claim) ---
+  uint32_t advice_generation = 0;
+  bool advice_provable = false;   // the advice's epoch is this mount's: its generation can prove it
+  bool claim_proven = false;      // the claimed block still has the advised generation
+  uint32_t claimed_generation = 0;
+
   // --- hash zone ---
   HashLock* hash_lock = nullptr;
   DataVio* hash_next = nullptr;  // next waiter in the hash lock

@@ -99,10 +99,11 @@ void HashZone::enter(void* arg) {
     r = index::Request{};
     r.type = dv->has_allocation ? index::RequestType::kPost : index::RequestType::kQuery;
     r.name = record_name_of(dv->name);
-    r.new_advice = index::Advice{raw(dv->allocation), 0};
+    r.new_advice = index::Advice{raw(dv->allocation), dv->allocation_generation, self.volume_.epoch()};
     r.callback = &HashZone::index_answered;
     r.context = lock;
     lock->index_busy = true;
+    lock->query_started = std::chrono::steady_clock::now();
     self.volume_.index()->submit(&r);
     return;
   }
@@ -140,10 +141,17 @@ void HashZone::finish_querying(void* arg) {
   HashZone& self = *lock->zone;
   self.assert_owner(__func__);
   lock->index_busy = false;
+  if (lock->timed_out) {  // the lock went on without the answer; it only had to arrive
+    self.maybe_destroy(lock);
+    return;
+  }
   const index::Request& r = lock->request;
   DataVio* agent = lock->agent;
   if (r.found) {
     Pbn advice{r.advice.pbn};
+    agent->advice_generation = r.advice.generation;
+    agent->advice_provable = self.volume_.options().verify_by_generation && r.advice.epoch == self.volume_.epoch() &&
+                             r.advice.generation != 0;
     if (agent->has_allocation && advice == agent->allocation) {
       // The index already names our own allocation (a POST raced nothing): new data.
       self.start_writing(lock);
@@ -179,6 +187,15 @@ void HashZone::claim_done(void* arg) {
       self.volume_.counters().dedupe_advice_stale.add();
       lock->stale_advice = true;
       self.start_writing(lock);
+      return;
+    }
+    if (dv->claim_proven) {
+      // The advice proves the block still holds this content: share it without reading.
+      self.volume_.counters().dedupe_verify_skipped.add();
+      self.volume_.counters().dedupe_advice_valid.add();
+      dv->is_duplicate = true;
+      self.start_sharing(lock, dv->new_mapping.pbn);
+      self.to_journal(dv);
       return;
     }
     self.volume_.counters().dedupe_verify_reads.add();
@@ -234,6 +251,9 @@ void HashZone::verify_read_done(DataVio* dv) {
   if (same) {
     self.volume_.counters().dedupe_advice_valid.add();
     dv->is_duplicate = true;
+    // Give the index this mount's proof, so the next hit needs no read.
+    if (dv->claimed_generation != 0 && !lock->index_busy)
+      self.send_update(lock, dv->new_mapping.pbn, dv->claimed_generation);
     self.start_sharing(lock, dv->new_mapping.pbn);
     self.to_journal(dv);  // the agent already holds its claim
     return;
@@ -293,19 +313,38 @@ void HashZone::data_written(DataVio* dv) {
     self.fail_lock(lock, dv->io.result);
     return;
   }
-  if (lock->stale_advice && !lock->index_busy) {
-    index::Request& r = lock->request;
-    r = index::Request{};
-    r.type = index::RequestType::kUpdate;
-    r.name = record_name_of(lock->name);
-    r.new_advice = index::Advice{raw(dv->allocation), 0};
-    r.callback = &HashZone::index_updated;
-    r.context = lock;
-    lock->index_busy = true;
-    self.volume_.index()->submit(&r);
-  }
+  if (lock->stale_advice && !lock->index_busy) self.send_update(lock, dv->allocation, dv->allocation_generation);
   self.start_sharing(lock, dv->allocation);
   self.to_journal(dv);
+}
+
+void HashZone::send_update(HashLock* lock, Pbn pbn, uint32_t generation) {
+  index::Request& r = lock->request;
+  r = index::Request{};
+  r.type = index::RequestType::kUpdate;
+  r.name = record_name_of(lock->name);
+  r.new_advice = index::Advice{raw(pbn), generation, volume_.epoch()};
+  r.callback = &HashZone::index_updated;
+  r.context = lock;
+  lock->index_busy = true;
+  volume_.index()->submit(&r);
+}
+
+void HashZone::tick(void* arg) {
+  auto* self = static_cast<HashZone*>(arg);
+  self->assert_owner(__func__);
+  const auto limit = std::chrono::milliseconds(self->volume_.options().dedupe_timeout_ms);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<HashLock*> late;
+  for (auto& [name, lock] : self->locks_)
+    if (lock->state == HashLock::State::kQuerying && lock->index_busy && !lock->timed_out &&
+        now - lock->query_started > limit)
+      late.push_back(lock);
+  for (HashLock* lock : late) {
+    lock->timed_out = true;
+    self->volume_.counters().dedupe_advice_timeouts.add();
+    self->start_writing(lock);  // without dedupe; the late answer is ignored when it comes
+  }
 }
 
 void HashZone::index_updated(index::Request* r) {

@@ -19,6 +19,7 @@
 // answered.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <unordered_map>
 
@@ -44,7 +45,10 @@ class HashLock {
   uint32_t members = 0;
   Pbn result{};                // the block to share in kSharing
   bool stale_advice = false;   // the index must be told the new location
+  bool refresh_proof = false;  // verified by reading: give the index this mount's proof
   bool index_busy = false;
+  bool timed_out = false;      // the index did not answer in time; the lock went on without it
+  std::chrono::steady_clock::time_point query_started;
   index::Request request;
 };
 
@@ -63,6 +67,9 @@ class HashZone {
   static void launch_leave(DataVio* dv);
 
   uint64_t lock_count() const { return locks_.size(); }
+  // Periodic (every 100 ms, from the volume's ticker): index lookups older than the dedupe
+  // timeout proceed without dedupe.
+  static void tick(void* zone);
 
  private:
   void assert_owner(const char* fn) const;
@@ -87,6 +94,7 @@ class HashZone {
   void write_own_copy(DataVio* dv);
   void to_journal(DataVio* dv);
   void maybe_destroy(HashLock* lock);
+  void send_update(HashLock* lock, Pbn pbn, uint32_t generation);
 
   Volume& volume_;
   const uint32_t zone_;

@@ -89,9 +89,7 @@ void LogicalZone::flush_done(FlushRequest* f) {
   if (f->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     UserRequest* r = f->request;
     delete f;
-    // A write this flush covers may have failed after its early acknowledgement (a failed
-    // journal commit puts the volume read-only first): then the flush cannot promise anything.
-    r->block_done(volume_.is_read_only() ? make_error_code(errc::io_error) : std::error_code());
+    volume_.complete_flush(r);
   }
 }
 

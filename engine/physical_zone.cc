@@ -79,6 +79,7 @@ std::optional<Pbn> PhysicalZone::find_free() {
         continue;
       }
       s.counts[off] = kProvisionalCount;
+      if (!s.generations.empty()) s.generations[off] = new_generation();
       --s.free_blocks;
       free_.fetch_sub(1, std::memory_order_relaxed);
       return pbn;
@@ -86,6 +87,11 @@ std::optional<Pbn> PhysicalZone::find_free() {
     current_ = (current_ + 1) % slabs_.size();
   }
   return std::nullopt;
+}
+
+uint32_t PhysicalZone::new_generation() {
+  if (++next_generation_ == 0) generations_exhausted_ = true;  // 2^32 allocations in one mount
+  return next_generation_;
 }
 
 void PhysicalZone::allocate(void* arg) {
@@ -112,6 +118,9 @@ void PhysicalZone::allocate(void* arg) {
   } else if (auto pbn = self.find_free()) {
     dv->has_allocation = true;
     dv->allocation = *pbn;
+    Slab& s = self.slab_of(*pbn);
+    dv->allocation_generation =
+        s.generations.empty() || self.generations_exhausted_ ? 0 : s.generations[volume.layout().offset_in_slab(*pbn)];
     self.continue_after_allocation(dv);
     return;
   }
@@ -185,6 +194,20 @@ void PhysicalZone::claim(void* arg) {
       volume.physical_zone(volume.routing().physical_zone_of_slab(volume.layout().slab_of(dv->new_mapping.pbn)));
   self.assert_owner(__func__);
   dv->holds_claim = self.try_claim(dv->new_mapping.pbn, dv->is_duplicate);
+  dv->claim_proven = false;
+  dv->claimed_generation = 0;
+  if (dv->holds_claim) {
+    Slab& s = self.slab_of(dv->new_mapping.pbn);
+    uint64_t off = volume.layout().offset_in_slab(dv->new_mapping.pbn);
+    if (!s.generations.empty() && !self.generations_exhausted_) {
+      dv->claimed_generation = s.generations[off];
+      // A live block (counted references, so its data is on disk) that still has the generation
+      // it had when the advice was made holds the advised content: it cannot have been rewritten
+      // without being freed and reallocated, which changes its generation.
+      dv->claim_proven = dv->advice_provable && s.counts[off] != format::kProvisionalCount &&
+                         s.generations[off] != 0 && s.generations[off] == dv->advice_generation;
+    }
+  }
   HashZone::launch_claim_done(dv);
 }
 

@@ -78,6 +78,7 @@ class PhysicalZone {
   Slab& slab_of(Pbn pbn);
   std::optional<Pbn> find_free();
   bool try_claim(Pbn pbn, bool trusted);
+  uint32_t new_generation();
   void drop_claim(Pbn pbn);
   void free_provisional(Pbn pbn);
   void set_count(Slab& slab, uint64_t offset, uint8_t value, uint64_t seq);
@@ -92,6 +93,8 @@ class PhysicalZone {
   std::vector<Slab*> slabs_;
   size_t current_ = 0;
   std::unordered_map<uint64_t, uint32_t> claims_;
+  uint32_t next_generation_ = 0;      // generations handed out by this zone (0 = never)
+  bool generations_exhausted_ = false;  // the 32-bit counter wrapped: no more proofs this mount
   uint64_t applied_point_ = 0;  // first journal point whose delta has not been applied
   std::atomic<uint64_t> free_{0};
   std::atomic<uint64_t> used_{0};

@@ -35,6 +35,11 @@ struct Slab {
   uint64_t index = 0;
   uint64_t data_blocks = 0;
   std::vector<uint8_t> counts;       // per data block; kProvisionalCount = allocated, uncommitted
+  // Per data block, in memory only: bumped (to a zone-unique value) every time the block is
+  // allocated. Advice carrying the generation a block had when it was written proves, within one
+  // mount, that the block still holds that content (it cannot change without a reallocation).
+  // Empty when generation proofs are off.
+  std::vector<uint32_t> generations;
   std::vector<uint64_t> stamps;      // per reference-count sector: first journal point not on disk
   std::vector<RefBlockState> ref_blocks;
   uint64_t free_blocks = 0;          // counts == 0 (claims aside)

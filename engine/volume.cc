@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <future>
+#include <pthread.h>
 
 #include "engine/base/assert.h"
 #include "engine/base/log.h"
@@ -45,6 +46,7 @@ Volume::Volume(io::BlockDevice& device, const VolumeOptions& options)
     : device_(device), options_(options) {}
 
 Volume::~Volume() {
+  stop_ticker();
   // Without close() (a simulated crash, or a failed open): let in-flight work finish against
   // whatever state the device is in, then stop. Nothing more is written on purpose.
   if (threads_ && threads_->started()) {
@@ -171,19 +173,24 @@ Result<void> Volume::load() {
   for (auto& lz : logical_zones_) tree_pages += lz->block_map().count_tree_pages();
   counters_.tree_pages.set(tree_pages);
   for (auto& pz : physical_zones_) pz->recount();
+  if (options_.verify_by_generation)
+    for (uint64_t sl = 0; sl < depot_->slab_count(); ++sl)
+      depot_->slab(sl).generations.assign(depot_->slab(sl).data_blocks, 0);
 
   const bool writable = !read_only_.load() && !options_.read_only;
   const bool clean_before = super_.state == format::VolumeState::kClean;
   if (writable) {
     super_.journal_start = next_seq;
     super_.logical_blocks_used = lbu;
+    super_.mount_epoch += format::kEpochsPerMount;  // persisted before any advice uses it
     VDOFS_TRY(write_super_block(format::VolumeState::kDirty));
   }
+  epoch_ = static_cast<uint32_t>(super_.mount_epoch);
   journal_ = std::make_unique<RecoveryJournal>(*this, threads_->journal(), next_seq, lbu);
 
   if (options_.dedupe && !options_.read_only) {
     index::IndexRegion region{&device_, layout_->index_start(), layout_->index_blocks(), geometry_.nonce};
-    index::IndexConfig icfg{geometry_.index_memory, geometry_.sparse_index, counts.index};
+    index::IndexConfig icfg{geometry_.index_memory, geometry_.sparse_index, counts.index, 1000};
     auto idx = index::open_index(region, icfg, clean_before);
     if (!idx) {
       log::warning("%s: the dedupe index cannot be opened (%s); continuing without dedupe",
@@ -200,6 +207,26 @@ void Volume::start() {
   if (threads_->started()) return;
   threads_->start();
   if (index_) index_->start();
+  if (index_) ticker_ = std::thread([this] { run_ticker(); });
+}
+
+void Volume::run_ticker() {
+  pthread_setname_np(pthread_self(), "tickQ");
+  std::unique_lock lock(ticker_mu_);
+  while (!ticker_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return ticker_stop_; })) {
+    for (uint32_t z = 0; z < hash_zones_.size(); ++z)
+      threads_->enqueue(threads_->hash(z), &HashZone::tick, hash_zones_[z].get());
+  }
+}
+
+void Volume::stop_ticker() {
+  if (!ticker_.joinable()) return;
+  {
+    std::lock_guard lock(ticker_mu_);
+    ticker_stop_ = true;
+  }
+  ticker_cv_.notify_all();
+  ticker_.join();
 }
 
 Result<void> Volume::write_super_block(format::VolumeState state) {
@@ -223,6 +250,7 @@ Result<void> Volume::close() {
                                       &done);
     done.get_future().wait();
   }
+  stop_ticker();
   auto idle = [](void* a) { return static_cast<Volume*>(a)->cpu_->in_flight() == 0; };
   threads_->drain(idle, this);
   if (index_) index_->stop();
@@ -293,6 +321,20 @@ uint64_t Volume::free_data_blocks() const {
   uint64_t f = 0;
   for (auto& pz : physical_zones_) f += pz->free_blocks();
   return f;
+}
+
+void Volume::complete_flush(UserRequest* r) {
+  // A write this flush covers may have failed after its early acknowledgement (a failed journal
+  // commit puts the volume read-only first): then the flush cannot promise anything.
+  if (is_read_only()) {
+    r->block_done(errc::io_error);
+    return;
+  }
+  if (index_ && !closed_.load(std::memory_order_relaxed)) {
+    index_->sync([](void* a) { static_cast<UserRequest*>(a)->block_done({}); }, r);
+    return;
+  }
+  r->block_done({});
 }
 
 void Volume::acknowledge(DataVio* dv) {

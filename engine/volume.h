@@ -10,6 +10,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,6 +88,8 @@ class Volume {
   uint64_t free_data_blocks() const;
   uint64_t logical_blocks_used() const;
   uint64_t completed_recoveries() const { return super_.complete_recoveries; }
+  // This mount's advice epoch (advice from other mounts is verified by reading).
+  uint32_t epoch() const { return epoch_; }
 
   // ---- engine internals (zones) ----
   threads::ThreadConfig& threads() { return *threads_; }
@@ -112,6 +117,9 @@ class Volume {
                       void (*done)(DataVio*));
   // Enters read-only mode (first error wins): persisted in the super block, writes then fail.
   void enter_read_only(std::error_code why);
+  // The last step of a flush, once every earlier write is journalled: make the dedupe index's
+  // records of those writes durable too (so dedupe survives a crash), then complete r.
+  void complete_flush(UserRequest* r);
   // Ends a DataVio: returns it to the pool.
   void release_data_vio(DataVio* dv);
   // Acknowledges a DataVio's block to its UserRequest (once).
@@ -152,6 +160,14 @@ class Volume {
   std::atomic<bool> recovering_{false};
   std::atomic<bool> closed_{false};
   std::atomic<uint32_t> io_rotor_{0};
+  uint32_t epoch_ = 0;
+  // Drives hash-zone ticks (dedupe timeouts). Not on the data path.
+  std::thread ticker_;
+  std::mutex ticker_mu_;
+  std::condition_variable ticker_cv_;
+  bool ticker_stop_ = false;
+  void run_ticker();
+  void stop_ticker();
   friend class Repair;
 };
 

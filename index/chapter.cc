@@ -61,7 +61,7 @@ void encode_record(std::byte* p, const Record& r) {
   memcpy(p, r.name.bytes.data(), 16);
   put_u64(p + 16, r.advice.pbn);
   put_u32(p + 24, r.advice.generation);
-  put_u32(p + 28, 0);
+  put_u32(p + 28, r.advice.epoch);
 }
 
 Record decode_record(const std::byte* p) {
@@ -69,6 +69,7 @@ Record decode_record(const std::byte* p) {
   memcpy(r.name.bytes.data(), p, 16);
   r.advice.pbn = get_u64(p + 16);
   r.advice.generation = get_u32(p + 24);
+  r.advice.epoch = get_u32(p + 28);
   return r;
 }
 
@@ -127,6 +128,7 @@ bool find_in_record_page(std::span<const std::byte> page, const RecordName& name
     if (memcmp(p, name.bytes.data(), 16) == 0) {
       out->pbn = get_u64(p + 16);
       out->generation = get_u32(p + 24);
+      out->epoch = get_u32(p + 28);
       return true;
     }
   }

@@ -32,7 +32,7 @@
 namespace vdofs::index {
 
 inline constexpr uint32_t kPageHeaderSize = 64;
-inline constexpr uint32_t kRecordSize = 32;  // name 16 + pbn 8 + generation 4 + reserved 4
+inline constexpr uint32_t kRecordSize = 32;  // name 16 + pbn 8 + generation 4 + epoch 4
 inline constexpr uint32_t kRecordsPerPage = (kBlockSize - kPageHeaderSize) / kRecordSize;  // 126
 inline constexpr uint32_t kIndexEntrySize = 6;  // key u32 + record page u16
 inline constexpr uint32_t kEntriesPerIndexPage =

@@ -24,7 +24,8 @@ namespace vdofs::index {
 // block's reuse generation when it was written; see engine/slab_depot.h).
 struct Advice {
   uint64_t pbn = 0;
-  uint32_t generation = 0;
+  uint32_t generation = 0;  // the block's reuse generation when the advice was made
+  uint32_t epoch = 0;       // the mount that made it (generations are only valid within it)
   friend bool operator==(const Advice&, const Advice&) = default;
 };
 

@@ -38,6 +38,7 @@ void encode_super_block(const SuperBlock& sb, std::span<std::byte, kBlockSize> o
   put_u64(p + 72, sb.read_only_recoveries);
   put_u64(p + 80, sb.index_save_slot);
   put_u64(p + 88, sb.index_save_generation);
+  put_u64(p + 96, sb.mount_epoch);
   put_u32(p + kCrcOffset, crc32c(p, kCrcOffset));
 }
 
@@ -61,6 +62,7 @@ Result<SuperBlock> decode_super_block(std::span<const std::byte, kBlockSize> in,
   sb.read_only_recoveries = get_u64(p + 72);
   sb.index_save_slot = get_u64(p + 80);
   sb.index_save_generation = get_u64(p + 88);
+  sb.mount_epoch = get_u64(p + 96);
   if (sb.logical_blocks == 0 || sb.logical_blocks > kMaxLogicalBlocks) return errc::corrupt_metadata;
   return sb;
 }

@@ -32,7 +32,12 @@ struct SuperBlock {
   uint64_t read_only_recoveries = 0;
   uint64_t index_save_slot = 0;      // which index save slot holds the last clean save (0 = none)
   uint64_t index_save_generation = 0;
+  // Advice proofs (block generations) are valid only within one mount; each writable mount takes
+  // a fresh range of kEpochsPerMount epochs from here.
+  uint64_t mount_epoch = 0;
 };
+
+inline constexpr uint64_t kEpochsPerMount = 1024;
 
 inline constexpr uint64_t kSuperBlockCopies = 2;
 inline constexpr uint32_t kFormatVersionSuper = 1;
