@@ -200,6 +200,10 @@ void PhysicalZone::claim(void* arg) {
     Slab& s = self.slab_of(dv->new_mapping.pbn);
     uint64_t off = volume.layout().offset_in_slab(dv->new_mapping.pbn);
     if (!s.generations.empty() && !self.generations_exhausted_) {
+      // A live block allocated before this mount has no generation yet: give it one now (its
+      // content is fixed until it is freed, and reallocation gives it another).
+      if (s.generations[off] == 0 && s.counts[off] != format::kProvisionalCount)
+        s.generations[off] = self.new_generation();
       dv->claimed_generation = s.generations[off];
       // A live block (counted references, so its data is on disk) that still has the generation
       // it had when the advice was made holds the advised content: it cannot have been rewritten

@@ -197,6 +197,7 @@ Result<void> Volume::load() {
                    device_.name().c_str(), idx.error().message().c_str());
     } else {
       index_ = std::move(*idx);
+      if (options_.index_decorator) index_ = options_.index_decorator(std::move(index_));
     }
   }
   if (!options_.defer_start) start();

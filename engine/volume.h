@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -51,6 +52,8 @@ struct VolumeOptions {
   // vdofs-check --repair: replay the journal into the block map only and write it back; the
   // caller then rebuilds the reference counts offline. Nothing else is written; never started.
   bool rebuild_block_map = false;
+  // Tests: wraps the dedupe index the volume opens (e.g. to delay or drop answers).
+  std::function<std::unique_ptr<index::DedupeIndex>(std::unique_ptr<index::DedupeIndex>)> index_decorator;
 };
 
 class Volume {

@@ -81,6 +81,8 @@ engine::VolumeOptions Harness::volume_options() const {
   vo.max_in_flight = options_.max_in_flight;
   vo.block_map_cache_pages = options_.cache_pages;
   vo.dedupe = options_.dedupe;
+  vo.dedupe_timeout_ms = options_.dedupe_timeout_ms;
+  vo.index_decorator = options_.index_decorator;
   return vo;
 }
 

@@ -49,6 +49,8 @@ struct HarnessOptions {
   uint64_t cache_pages = 1024;
   bool dedupe = true;
   bool faults = false;  // open the volume through a FaultDevice (harness.faults())
+  uint32_t dedupe_timeout_ms = 5000;
+  std::function<std::unique_ptr<index::DedupeIndex>(std::unique_ptr<index::DedupeIndex>)> index_decorator;
 };
 
 // Owns a RamDevice and the Volume open on it.
