@@ -327,16 +327,22 @@ void LogicalZone::finish_unchanged(void* arg) {
 
 void LogicalZone::start_tree_allocation(DataVio* dv, uint32_t missing_level) {
   uint64_t leaf = Routing::leaf_index_of(dv->lbn);
-  uint64_t key = tree_page_key(missing_level, BlockMapZone::page_index(leaf, missing_level));
-  auto [it, inserted] = tree_locks_.try_emplace(key, nullptr);
-  if (!inserted) {
-    dv->wait_next = it->second;  // order among waiters does not matter: each walks again
-    it->second = dv;
-    return;
+  // Every page on the missing path is locked, not just the top one: pages are linked one by one
+  // as their entries commit, and a writer arriving in between must wait for the rest.
+  for (uint32_t level = 0; level <= missing_level; ++level) {
+    auto it = tree_locks_.find(tree_page_key(level, BlockMapZone::page_index(leaf, level)));
+    if (it != tree_locks_.end()) {
+      dv->wait_next = it->second;  // order among waiters does not matter: each walks again
+      it->second = dv;
+      return;
+    }
   }
+  for (uint32_t level = 0; level <= missing_level; ++level)
+    tree_locks_.emplace(tree_page_key(level, BlockMapZone::page_index(leaf, level)), nullptr);
+  uint64_t key = tree_page_key(missing_level, BlockMapZone::page_index(leaf, missing_level));
   if (volume_.is_read_only()) {
     dv->result = errc::read_only;
-    release_tree_lock(key);
+    release_tree_locks(dv->lbn, missing_level);
     abort_write(dv);
     return;
   }
@@ -348,16 +354,19 @@ void LogicalZone::start_tree_allocation(DataVio* dv, uint32_t missing_level) {
   volume_.launch(volume_.threads().physical(dv->allocation_zone), &PhysicalZone::allocate, dv);
 }
 
-void LogicalZone::release_tree_lock(uint64_t key) {
-  auto it = tree_locks_.find(key);
-  if (it == tree_locks_.end()) return;
-  DataVio* w = it->second;
-  tree_locks_.erase(it);
-  while (w) {
-    DataVio* next = w->wait_next;
-    w->wait_next = nullptr;
-    volume_.threads().enqueue(owner_, &LogicalZone::proceed_again, w);
-    w = next;
+void LogicalZone::release_tree_locks(Lbn lbn, uint32_t top_level) {
+  uint64_t leaf = Routing::leaf_index_of(lbn);
+  for (uint32_t level = 0; level <= top_level; ++level) {
+    auto it = tree_locks_.find(tree_page_key(level, BlockMapZone::page_index(leaf, level)));
+    if (it == tree_locks_.end()) continue;
+    DataVio* w = it->second;
+    tree_locks_.erase(it);
+    while (w) {
+      DataVio* next = w->wait_next;
+      w->wait_next = nullptr;
+      volume_.threads().enqueue(owner_, &LogicalZone::proceed_again, w);
+      w = next;
+    }
   }
 }
 
@@ -367,7 +376,7 @@ void LogicalZone::tree_pages_allocated(void* arg) {
   self.assert_owner(__func__);
   dv->allocation_for_tree = false;
   if (dv->result) {
-    self.release_tree_lock(dv->tree_lock_key);
+    self.release_tree_locks(dv->lbn, dv->tree_pages_needed - 1u);
     abort_write(dv);
     return;
   }
@@ -407,13 +416,12 @@ void LogicalZone::tree_entry_committed(void* arg) {
     if (p) self.block_map_.unpin(p);
   }
   if (--dv->tree_entries_pending > 0) return;
+  self.release_tree_locks(dv->lbn, top);
+  dv->tree_pages_needed = 0;
   if (dv->result) {
-    self.release_tree_lock(dv->tree_lock_key);
     abort_write(dv);
     return;
   }
-  dv->tree_pages_needed = 0;
-  self.release_tree_lock(dv->tree_lock_key);
   self.proceed(dv);
 }
 

@@ -91,7 +91,7 @@ class LogicalZone {
   static void rmw_read_done(DataVio* dv);
   static void tree_entry_committed(void* dv);
   void start_tree_allocation(DataVio* dv, uint32_t missing_level);
-  void release_tree_lock(uint64_t key);
+  void release_tree_locks(Lbn lbn, uint32_t top_level);
   void finish_read(DataVio* dv);
   void finish_without_change(DataVio* dv);
   void join_generation(DataVio* dv);
