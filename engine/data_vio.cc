@@ -1,6 +1,7 @@
 #include "engine/data_vio.h"
 
 #include "engine/base/assert.h"
+#include "engine/base/tsan.h"
 
 namespace vdofs::engine {
 
@@ -58,6 +59,7 @@ DataVioPool::DataVioPool(uint32_t size, Volume* volume) : size_(size), vios_(new
 DataVio* DataVioPool::acquire() {
   DataVio* dv = nullptr;
   free_.pop(dv);  // blocks while the pool is empty: backpressure
+  VDOFS_TSAN_ACQUIRE(dv);
   uint32_t n = in_use_.fetch_add(1, std::memory_order_relaxed) + 1;
   uint32_t m = max_in_use_.load(std::memory_order_relaxed);
   while (n > m && !max_in_use_.compare_exchange_weak(m, n, std::memory_order_relaxed)) {
@@ -69,6 +71,7 @@ DataVio* DataVioPool::acquire() {
 DataVio* DataVioPool::try_acquire() {
   DataVio* dv = nullptr;
   if (!free_.try_pop(dv)) return nullptr;
+  VDOFS_TSAN_ACQUIRE(dv);
   in_use_.fetch_add(1, std::memory_order_relaxed);
   dv->reset();
   return dv;
@@ -77,6 +80,7 @@ DataVio* DataVioPool::try_acquire() {
 void DataVioPool::release(DataVio* dv) {
   uint32_t before = in_use_.fetch_sub(1, std::memory_order_acq_rel);
   VDOFS_DCHECK(before > 0);
+  VDOFS_TSAN_RELEASE(dv);
   free_.push(dv);
   if (before == 1) in_use_.notify_all();
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/base/assert.h"
+#include "engine/base/countdown.h"
 #include "engine/logical_zone.h"
 #include "engine/volume.h"
 
@@ -131,7 +132,6 @@ void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
     const uint64_t end = first + count;
     while (lbn < end) {
       std::vector<std::unique_ptr<DiscardProbe>> probes;
-      std::atomic<uint32_t> remaining{0};
       while (lbn < end && probes.size() < kProbesInFlight) {
         uint64_t page_end = (lbn / format::kEntriesPerPage + 1) * format::kEntriesPerPage;
         auto n = static_cast<uint32_t>(std::min(page_end, end) - lbn);
@@ -139,15 +139,16 @@ void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
         p->volume = this;
         p->first_lbn = lbn;
         p->count = n;
-        p->remaining = &remaining;
         probes.push_back(std::move(p));
         lbn += n;
       }
-      remaining.store(static_cast<uint32_t>(probes.size()));
-      for (auto& p : probes)
+      Countdown remaining(static_cast<uint32_t>(probes.size()));
+      for (auto& p : probes) {
+        p->remaining = remaining.share();
         threads_->enqueue(threads_->logical(routing_.logical_zone_of(Lbn{p->first_lbn})),
                           &LogicalZone::probe_discard, p.get());
-      for (uint32_t v = remaining.load(); v != 0; v = remaining.load()) remaining.wait(v);
+      }
+      remaining.wait();
       for (auto& p : probes) {
         for (uint32_t i = 0; i < p->count; ++i) {
           if (!p->needed[i]) continue;

@@ -506,7 +506,8 @@ void LogicalZone::probe_discard(void* arg) {
   }
   for (uint32_t i = 0; i < probe->count; ++i)
     if (!probe->needed[i] && self.lbn_locks_.count(probe->first_lbn + i)) probe->needed[i] = true;
-  if (probe->remaining->fetch_sub(1, std::memory_order_acq_rel) == 1) probe->remaining->notify_all();
+  Countdown done = probe->remaining.share();  // probe may be freed once the count reaches zero
+  done.count_down();
 }
 
 }  // namespace vdofs::engine

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/base/countdown.h"
 #include "engine/block_map.h"
 #include "engine/data_vio.h"
 
@@ -51,7 +52,7 @@ struct DiscardProbe {
   uint64_t first_lbn = 0;
   uint32_t count = 0;
   std::vector<bool> needed;
-  std::atomic<uint32_t>* remaining = nullptr;  // the submitter waits for 0
+  Countdown remaining{0};  // shared with the submitter, which waits for 0
 };
 
 class LogicalZone {

@@ -303,15 +303,7 @@ void Volume::persist_read_only() {
 
 void Volume::quiesce() {
   pool_->wait_idle();
-  for (int pass = 0; pass < 2; ++pass) {
-    std::atomic<uint32_t> left{static_cast<uint32_t>(threads_->thread_count())};
-    for (uint32_t t = 0; t < threads_->thread_count(); ++t)
-      threads_->enqueue(t, [](void* a) {
-        auto* l = static_cast<std::atomic<uint32_t>*>(a);
-        if (l->fetch_sub(1) == 1) l->notify_all();
-      }, &left);
-    for (uint32_t v = left.load(); v != 0; v = left.load()) left.wait(v);
-  }
+  for (int pass = 0; pass < 2; ++pass) threads_->barrier();
 }
 
 uint64_t Volume::logical_blocks_used() const {

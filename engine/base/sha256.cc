@@ -7,13 +7,17 @@
 namespace vdofs {
 namespace {
 
+// One fetched implementation for the whole process (fetching per use is slow; freeing per-thread
+// references at thread exit races inside libcrypto's reference locks). Never freed.
+EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 struct Ctx {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  ~Ctx() {
-    EVP_MD_free(md);
-    EVP_MD_CTX_free(ctx);
-  }
+  EVP_MD* md = sha256_md();
+  ~Ctx() { EVP_MD_CTX_free(ctx); }
 };
 
 }  // namespace

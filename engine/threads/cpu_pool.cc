@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "engine/base/tsan.h"
+
 namespace vdofs::threads {
 
 namespace {
@@ -23,7 +25,9 @@ CpuPool::CpuPool(uint32_t concurrency)
 
 void CpuPool::submit(void (*fn)(void*), void* arg) {
   in_flight_.fetch_add(1, std::memory_order_relaxed);
+  VDOFS_TSAN_RELEASE(arg);
   arena_.enqueue([this, fn, arg] {
+    VDOFS_TSAN_ACQUIRE(arg);
     fn(arg);
     in_flight_.fetch_sub(1, std::memory_order_release);
   });

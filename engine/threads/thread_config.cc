@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "engine/base/assert.h"
+#include "engine/base/countdown.h"
 
 namespace vdofs::threads {
 
@@ -75,6 +76,17 @@ void ThreadConfig::stop() {
   started_ = false;
 }
 
+void ThreadConfig::barrier() {
+  Countdown left(static_cast<uint32_t>(threads_.size()));
+  for (auto& th : threads_)
+    th->enqueue(Work{[](void* a) {
+                       std::unique_ptr<Countdown> c(static_cast<Countdown*>(a));
+                       c->count_down();
+                     },
+                     new Countdown(left.share())});
+  left.wait();
+}
+
 bool ThreadConfig::drain(bool (*idle)(void*), void* arg, int max_rounds) {
   if (!started_) return true;
   const auto n = static_cast<uint32_t>(threads_.size());
@@ -86,14 +98,7 @@ bool ThreadConfig::drain(bool (*idle)(void*), void* arg, int max_rounds) {
   for (int round = 0; round < max_rounds; ++round) {
     bool idle_before = !idle || idle(arg);
     uint64_t before = total();
-    std::atomic<uint32_t> left{n};
-    for (auto& th : threads_)
-      th->enqueue(Work{[](void* a) {
-                         auto* l = static_cast<std::atomic<uint32_t>*>(a);
-                         if (l->fetch_sub(1) == 1) l->notify_all();
-                       },
-                       &left});
-    for (uint32_t v = left.load(); v != 0; v = left.load()) left.wait(v);
+    barrier();
     uint64_t after = total();
     if (idle_before && after - before == n && (!idle || idle(arg))) return true;
   }

@@ -57,6 +57,8 @@ class ThreadConfig {
   // Runs barrier rounds until a round in which every thread ran nothing but the barrier and
   // `idle()` held before and after it (at most `max_rounds`). True if quiescent.
   bool drain(bool (*idle)(void*), void* arg, int max_rounds = 1000);
+  // Returns once every thread has run everything queued to it before the call.
+  void barrier();
   bool started() const { return started_; }
 
   // Runs fn(arg) on thread `t`: inline when the caller already is `t` (bounded depth), else by

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "engine/base/assert.h"
+#include "engine/base/tsan.h"
 
 namespace vdofs::threads {
 namespace {
@@ -45,6 +46,7 @@ void ZoneThread::stop() {
 }
 
 void ZoneThread::enqueue(Work w) {
+  VDOFS_TSAN_RELEASE(w.arg);
   queue_.push(w);
   full_fence();
   if ((kRmwHandshake || idle_.load(std::memory_order_relaxed) == 1) && idle_.exchange(0) == 1) {
@@ -63,6 +65,7 @@ void ZoneThread::loop() {
         ran = true;
         spin = 0;
         if (w.fn) {
+          VDOFS_TSAN_ACQUIRE(w.arg);
           w.fn(w.arg);
           messages_.fetch_add(1, std::memory_order_relaxed);
         }
@@ -76,6 +79,7 @@ void ZoneThread::loop() {
     if (stopping_.load()) {
       // Drain what remains (messages may enqueue more to this thread), then exit.
       while (queue_.try_pop(w)) {
+        VDOFS_TSAN_ACQUIRE(w.arg);
         if (w.fn) w.fn(w.arg);
       }
       break;

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/base/countdown.h"
 #include "engine/io/fault_device.h"
 #include "engine/io/ram_device.h"
 #include "engine/volume_check.h"
@@ -90,16 +91,12 @@ class Harness {
 // Counts down when each asynchronous request completes; wait() blocks until all have.
 class Latch {
  public:
-  explicit Latch(uint32_t n) : left_(n) {}
-  void done() {
-    if (left_.fetch_sub(1) == 1) left_.notify_all();
-  }
-  void wait() {
-    for (uint32_t v = left_.load(); v != 0; v = left_.load()) left_.wait(v);
-  }
+  explicit Latch(uint32_t n) : count_(n) {}
+  void done() { count_.count_down(); }
+  void wait() { count_.wait(); }
 
  private:
-  std::atomic<uint32_t> left_;
+  Countdown count_;
 };
 
 class AsyncRequest final : public engine::UserRequest {
