@@ -1,5 +1,6 @@
 #include "engine/volume.h"
 
+#include <algorithm>
 #include <cstring>
 #include <future>
 #include <pthread.h>
@@ -87,6 +88,14 @@ Result<void> Volume::load() {
   options_.threads = counts;
   routing_ = Routing{counts.logical, counts.physical, counts.hash, counts.io};
   threads_ = std::make_unique<threads::ThreadConfig>(counts);
+  bio_queue_of_thread_.assign(threads_->thread_count(), -1);
+  bio_queues_.reserve(counts.io);
+  for (uint32_t i = 0; i < counts.io; ++i) {
+    uint32_t t = threads_->io(i);
+    if (bio_queue_of_thread_[t] >= 0) continue;
+    bio_queue_of_thread_[t] = static_cast<int32_t>(bio_queues_.size());
+    bio_queues_.push_back(BioQueue{this, {}, false});
+  }
   cpu_ = std::make_unique<threads::CpuPool>(counts.cpu);
   pool_ = std::make_unique<DataVioPool>(options_.max_in_flight, this);
 
@@ -353,8 +362,45 @@ void Volume::submit_io(IoRequest* req) {
 void Volume::run_io(void* arg) {
   auto* req = static_cast<IoRequest*>(arg);
   Volume* v = req->volume;
+  if (req->kind == IoKind::kWrite && req->is_data) {
+    int32_t q = v->bio_queue_of_thread_[threads::current_thread()];
+    BioQueue& bq = v->bio_queues_[static_cast<size_t>(q)];
+    bq.writes.push_back(req);
+    if (!bq.flush_scheduled) {
+      bq.flush_scheduled = true;  // behind everything queued to this thread now
+      v->threads_->enqueue(threads::current_thread(), &Volume::flush_data_writes, &bq);
+    }
+    return;
+  }
   v->perform_io(req);
   v->threads_->launch(req->reply_thread, req->callback, req->arg);
+}
+
+void Volume::flush_data_writes(void* arg) {
+  auto* bq = static_cast<BioQueue*>(arg);
+  Volume* v = bq->volume;
+  bq->flush_scheduled = false;
+  std::vector<IoRequest*> writes;
+  writes.swap(bq->writes);
+  std::sort(writes.begin(), writes.end(), [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
+  std::vector<std::span<const std::byte>> bufs;
+  size_t i = 0;
+  while (i < writes.size()) {
+    size_t j = i;
+    bufs.clear();
+    uint64_t next = writes[i]->block;
+    while (j < writes.size() && writes[j]->block == next) {
+      bufs.emplace_back(writes[j]->buffer, writes[j]->blocks * kBlockSize);
+      next += writes[j]->blocks;
+      ++j;
+    }
+    auto r = v->device_.writev(writes[i]->block, bufs);
+    for (size_t k = i; k < j; ++k) writes[k]->result = r ? std::error_code() : r.error();
+    if (r) v->data_writes_completed.fetch_add(j - i, std::memory_order_acq_rel);
+    VDOFS_SYNC_POINT("io:data-written");
+    i = j;
+  }
+  for (IoRequest* req : writes) v->threads_->launch(req->reply_thread, req->callback, req->arg);
 }
 
 void Volume::perform_io(IoRequest* req) {

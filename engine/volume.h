@@ -138,6 +138,16 @@ class Volume {
   Result<void> write_super_block(format::VolumeState state);
   static void run_io(void* arg);
   void perform_io(IoRequest* req);
+  // Data writes queued on a bio thread are merged: each is parked here and one flush message
+  // (queued behind them) writes every contiguous run with a single writev ("plug and merge").
+  struct BioQueue {
+    Volume* volume = nullptr;
+    std::vector<IoRequest*> writes;
+    bool flush_scheduled = false;
+  };
+  static void flush_data_writes(void* bio_queue);
+  std::vector<BioQueue> bio_queues_;          // one per distinct bio thread
+  std::vector<int32_t> bio_queue_of_thread_;  // ThreadId -> index in bio_queues_ (-1: none)
   void start_block(DataVio* dv);
   void persist_read_only();
 

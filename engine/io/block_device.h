@@ -26,6 +26,14 @@ class BlockDevice {
   virtual Result<void> read(uint64_t block, std::span<std::byte> out) = 0;
   // Writes data.size() bytes (a multiple of kBlockSize) starting at block `block`.
   virtual Result<void> write(uint64_t block, std::span<const std::byte> data) = 0;
+  // Writes consecutive blocks from several buffers (each a multiple of kBlockSize) in one call.
+  virtual Result<void> writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) {
+    for (auto b : buffers) {
+      VDOFS_TRY(write(block, b));
+      block += b.size() / kBlockSize;
+    }
+    return ok();
+  }
   // Makes every write completed before the call durable.
   virtual Result<void> flush() = 0;
   // A human-readable name for messages (the path for files).

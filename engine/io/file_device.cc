@@ -5,9 +5,12 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <vector>
 
 namespace vdofs::io {
 
@@ -80,6 +83,33 @@ Result<void> FileDevice::write(uint64_t block, std::span<const std::byte> data) 
       return last_errno_code();
     }
     done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+Result<void> FileDevice::writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) {
+  size_t total = 0;
+  for (auto b : buffers) total += b.size();
+  VDOFS_TRY(check_extent(*this, block, total));
+  std::vector<iovec> iov;
+  iov.reserve(buffers.size());
+  for (auto b : buffers) iov.push_back(iovec{const_cast<std::byte*>(b.data()), b.size()});
+  size_t first = 0;  // first iovec not fully written
+  off_t off = static_cast<off_t>(block * kBlockSize);
+  while (first < iov.size()) {
+    int n = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+    ssize_t w = ::pwritev(fd_, iov.data() + first, n, off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return last_errno_code();
+    }
+    off += w;
+    auto left = static_cast<size_t>(w);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < iov.size() && left) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
   }
   return ok();
 }

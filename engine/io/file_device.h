@@ -25,6 +25,7 @@ class FileDevice final : public BlockDevice {
   uint64_t block_count() const override { return blocks_; }
   Result<void> read(uint64_t block, std::span<std::byte> out) override;
   Result<void> write(uint64_t block, std::span<const std::byte> data) override;
+  Result<void> writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) override;
   Result<void> flush() override;
   std::string name() const override { return path_; }
 
