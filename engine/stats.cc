@@ -66,6 +66,16 @@ std::string VolumeStats::to_json() const {
   add(o, "index_updates", index_updates);
   add(o, "index_found", index_found);
   add_str(o, "index_state", index_state);
+  add_str(o, "index_open_result", index_open_result);
+  add(o, "index_bypassed", index_bypassed);
+  add(o, "index_discarded", index_discarded);
+  add(o, "index_chapters_written", index_chapters_written);
+  add(o, "index_syncs", index_syncs);
+  add(o, "index_page_cache_hits", index_page_cache_hits);
+  add(o, "index_page_reads", index_page_reads);
+  add(o, "index_sparse_cache_hits", index_sparse_cache_hits);
+  add(o, "index_volume_index_bytes", index_volume_index_bytes);
+  add(o, "index_rebuilt_records", index_rebuilt_records);
   add(o, "no_space_error_count", no_space_error_count);
   add(o, "read_only_error_count", read_only_error_count);
   add(o, "current_vios_in_progress", current_vios_in_progress);

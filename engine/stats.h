@@ -61,7 +61,10 @@ struct VolumeStats {
   uint64_t checkpoints = 0;
   uint64_t index_entries = 0, index_memory_bytes = 0, index_capacity = 0;
   uint64_t index_posts = 0, index_queries = 0, index_updates = 0, index_found = 0;
-  std::string index_state;
+  uint64_t index_bypassed = 0, index_discarded = 0, index_chapters_written = 0, index_syncs = 0;
+  uint64_t index_page_cache_hits = 0, index_page_reads = 0, index_sparse_cache_hits = 0;
+  uint64_t index_volume_index_bytes = 0, index_rebuilt_records = 0;
+  std::string index_state, index_open_result;
   uint64_t no_space_error_count = 0, read_only_error_count = 0;
   uint64_t current_vios_in_progress = 0, max_vios_in_progress = 0;
   uint64_t block_map_pages_loaded = 0, block_map_pages_written = 0, ref_blocks_written = 0;

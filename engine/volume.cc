@@ -115,6 +115,10 @@ Result<void> Volume::load() {
     read_only_.store(true);
     read_only_error_ = make_error_code(errc::read_only);
   }
+  if (options_.read_only) {
+    read_only_.store(true);  // an operator's read-only mount: nothing is persisted about it
+    read_only_error_ = make_error_code(errc::read_only);
+  }
   if (invalid > 0) {
     log::error("%s: %llu reference-count sectors are invalid; entering read-only mode",
                device_.name().c_str(), static_cast<unsigned long long>(invalid));
@@ -197,7 +201,7 @@ Result<void> Volume::load() {
   epoch_ = static_cast<uint32_t>(super_.mount_epoch);
   journal_ = std::make_unique<RecoveryJournal>(*this, threads_->journal(), next_seq, lbu);
 
-  if (options_.dedupe && !options_.read_only) {
+  if (options_.dedupe && !options_.read_only && !read_only_.load()) {
     index::IndexRegion region{&device_, layout_->index_start(), layout_->index_blocks(), geometry_.nonce};
     index::IndexConfig icfg{geometry_.index_memory, geometry_.sparse_index, counts.index, 1000};
     auto idx = index::open_index(region, icfg, clean_before);
@@ -476,11 +480,13 @@ VolumeStats Volume::stats() const {
   s.block_map_pages = tree;
   s.data_blocks_used = used > tree ? used - tree : 0;
   s.overhead_blocks_used = layout_->overhead_blocks() + tree;
-  if (s.logical_blocks_used > 0 && !is_read_only()) {
+  // VDO prints N/A in read-only mode (an error); an operator's read-only mount still shows it.
+  if (s.logical_blocks_used > 0 && (!is_read_only() || options_.read_only)) {
     int64_t saved = static_cast<int64_t>(s.logical_blocks_used) - static_cast<int64_t>(s.data_blocks_used);
     s.saving_percent = saved <= 0 ? 0 : static_cast<int>(saved * 100 / static_cast<int64_t>(s.logical_blocks_used));
   }
   s.operating_mode = recovering_.load() ? "recovering" : is_read_only() ? "read-only" : "normal";
+  if (options_.read_only && !read_only_error_set_.load()) s.operating_mode = "read-only (mounted ro)";
   s.completed_recovery_count = super_.complete_recoveries;
   s.read_only_recovery_count = super_.read_only_recoveries;
   s.slab_count = layout_->slab_count();
@@ -512,6 +518,16 @@ VolumeStats Volume::stats() const {
     s.index_updates = is.updates;
     s.index_found = is.found;
     s.index_state = is.state;
+    s.index_open_result = is.open_result;
+    s.index_bypassed = is.bypassed;
+    s.index_discarded = is.discarded;
+    s.index_chapters_written = is.chapters_written;
+    s.index_syncs = is.syncs;
+    s.index_page_cache_hits = is.page_cache_hits;
+    s.index_page_reads = is.page_reads;
+    s.index_sparse_cache_hits = is.sparse_cache_hits;
+    s.index_volume_index_bytes = is.volume_index_bytes;
+    s.index_rebuilt_records = is.rebuilt_records;
   } else {
     s.index_state = "offline";
   }

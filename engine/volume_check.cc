@@ -45,8 +45,14 @@ struct Checker {
     if (!layout->is_data_block(pbn)) return false;
     uint16_t& e = expected[layout->slab_of(pbn)][layout->offset_in_slab(pbn)];
     if (e == 0) ++report.referenced_blocks;
-    ++e;
+    if (e < UINT16_MAX) ++e;
     return true;
+  }
+  // A 255th mapping of one block cannot be represented: a repair unmaps it (its data is lost)
+  // rather than leave a count that a later decrement would take to zero while mapped.
+  bool over_limit(Pbn pbn) {
+    return layout->is_data_block(pbn) &&
+           expected[layout->slab_of(pbn)][layout->offset_in_slab(pbn)] >= kMaxReferences;
   }
 
   Result<std::vector<std::byte>> read_page(Pbn pbn, uint32_t level, bool* valid) {
@@ -83,6 +89,14 @@ struct Checker {
       if (m.pbn == kZeroPbn) {
         ++report.mapped_lbns;
         ++report.zero_lbns;
+        continue;
+      }
+      if (opts.repair && over_limit(m.pbn)) {
+        ++report.over_limit;
+        problem("LBN %llu: PBN %llu already has 254 mappings; unmapped", static_cast<unsigned long long>(lbn),
+                static_cast<unsigned long long>(raw(m.pbn)));
+        format::set_block_map_entry(span, slot, kUnmappedMapping);
+        dirty = true;
         continue;
       }
       if (!count_reference(m.pbn)) {

@@ -122,10 +122,13 @@ int main(int argc, char** argv) {
   for (const auto& p : r.problems) printf("  %s\n", p.c_str());
   uint64_t n = r.problem_count();
   if (n == 0) {
-    printf("%s: consistent%s\n", backing.c_str(), r.repaired && r.repairs == 0 ? "" : "");
-    if (repair && state != format::VolumeState::kClean)
-      printf("%s: marked clean (was %s)\n", backing.c_str(), format::state_name(state));
-    return repair && state != format::VolumeState::kClean ? 1 : 0;
+    printf("%s: consistent\n", backing.c_str());
+    const bool left_read_only = state == format::VolumeState::kReadOnly || state == format::VolumeState::kForceRebuild;
+    if (repair && left_read_only) {
+      printf("%s: marked clean and writable (was %s)\n", backing.c_str(), format::state_name(state));
+      return 1;
+    }
+    return 0;
   }
   printf("%s: %llu problems: %llu reference counts wrong, %llu bad mappings, %llu unreadable block-map pages, %llu unreadable reference-count sectors\n",
          backing.c_str(), static_cast<unsigned long long>(n), static_cast<unsigned long long>(r.refcount_mismatches),

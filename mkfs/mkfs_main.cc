@@ -24,9 +24,11 @@ namespace {
 
 const char* g_backing = "";
 bool g_progress = false;
+bool g_created = false;  // this run created the file: remove it if formatting fails
 
 [[noreturn]] void die(const std::string& msg) {
   fprintf(stderr, "mkfs.vdofs: %s: %s\n", g_backing, msg.c_str());
+  if (g_created) unlink(g_backing);
   exit(1);
 }
 
@@ -172,6 +174,7 @@ int main(int argc, char** argv) {
     if (fd < 0) die(std::string("cannot create: ") + strerror(errno));
     ::close(fd);
     created = true;
+    g_created = true;
   }
   io::FileDeviceOptions fopts;
   auto dev_or = io::FileDevice::open(backing, fopts);
@@ -217,7 +220,6 @@ int main(int argc, char** argv) {
   mkfs::FormatPlan partial;
   auto plan = mkfs::plan_format(fo, &partial);
   if (!plan) {
-    if (created) unlink(backing.c_str());
     if (plan.error() == make_error_code(errc::too_small))
       die(format_size(physical) + " is too small: this volume needs at least " +
           format_size(partial.minimum_physical_blocks * kBlockSize) +
@@ -226,9 +228,9 @@ int main(int argc, char** argv) {
   }
   auto done = mkfs::format_volume(**dev_or, fo, progress);
   if (!done) {
-    if (created) unlink(backing.c_str());
     die("format failed: " + done.error().message());
   }
+  g_created = false;
   if (quiet) return 0;
   const auto& g = done->geometry;
   format::Layout layout(g);

@@ -3,7 +3,7 @@
 // (insert and lookup per second on one thread, bytes per record).
 //
 // Threads: the benchmark thread submits batches and waits; callbacks run on index threads.
-// Not registered with meson test; see the index report for how to build and run it.
+// Registered as a meson benchmark (meson test -C BUILD --benchmark), or run build/tests/index_bench.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
