@@ -15,6 +15,7 @@ void DataVio::reset() {
   fua = false;
   data_ready = false;
   is_zero = false;
+  hashed = false;
   acked = false;
   result = {};
   logical_zone = 0;
@@ -72,7 +73,10 @@ DataVio* DataVioPool::try_acquire() {
   DataVio* dv = nullptr;
   if (!free_.try_pop(dv)) return nullptr;
   VDOFS_TSAN_ACQUIRE(dv);
-  in_use_.fetch_add(1, std::memory_order_relaxed);
+  uint32_t n = in_use_.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint32_t m = max_in_use_.load(std::memory_order_relaxed);
+  while (n > m && !max_in_use_.compare_exchange_weak(m, n, std::memory_order_relaxed)) {
+  }
   dv->reset();
   return dv;
 }

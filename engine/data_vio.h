@@ -62,6 +62,7 @@ struct DataVio {
   bool fua = false;               // acknowledge only after the journal commit
   bool data_ready = false;        // data holds the final block content (after any merge)
   bool is_zero = false;
+  bool hashed = false;            // name and is_zero are set (intake hashed the full block)
   bool acked = false;
   BlockName name;
   std::error_code result;
@@ -109,8 +110,9 @@ struct DataVio {
   IoRequest io;
   void (*io_done)(DataVio*) = nullptr;  // where the I/O completion continues
 
-  alignas(64) std::array<std::byte, kBlockSize> data;
-  alignas(64) std::array<std::byte, kBlockSize> scratch;  // verify and read-modify-write reads
+  // Page-aligned, so data-block I/O can bypass the page cache (FileDeviceOptions::direct_aligned).
+  alignas(4096) std::array<std::byte, kBlockSize> data;
+  alignas(4096) std::array<std::byte, kBlockSize> scratch;  // verify and read-modify-write reads
 
   bool partial() const { return length != kBlockSize; }
   void reset();

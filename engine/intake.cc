@@ -15,6 +15,8 @@ namespace vdofs::engine {
 
 namespace {
 
+constexpr size_t kHashChunk = 64;  // blocks hashed together before they move on
+
 struct Span {
   uint64_t lbn;
   uint32_t offset;
@@ -36,8 +38,17 @@ void for_each_block(uint64_t offset, uint64_t len, F&& f) {
 
 }  // namespace
 
+DataVio* Volume::acquire_data_vio() {
+  if (DataVio* dv = pool_->try_acquire()) return dv;
+  // About to block for backpressure: first send what this thread holds, or it could wait for
+  // DataVios that only its own outbox keeps from finishing.
+  if (threads::Outbox* o = threads::Outbox::current()) o->flush();
+  return pool_->acquire();
+}
+
 void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data, size_t len,
                           bool fua) {
+  threads::ScopedOutbox outbox;  // the request's blocks reach their zones in a few batches
   counters_.bios_in_write.add();
   if (fua) counters_.bios_in_fua.add();
   if (is_read_only()) {
@@ -49,8 +60,44 @@ void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data
     r->block_done(errc::out_of_range);
     return;
   }
+  // Full blocks are hashed here, a chunk at a time, in parallel on the CPU pool (this thread
+  // joins in), then sent to their logical zones in submission order; the LBN lock keeps that
+  // order for writes to the same block. Partial blocks are hashed after the read-modify-write
+  // merge in their logical zone.
+  struct Chunk {
+    std::array<DataVio*, kHashChunk> dv;
+    size_t n = 0;
+    bool empty() const { return n == 0; }
+    size_t size() const { return n; }
+    void push_back(DataVio* d) { dv[n++] = d; }
+    void clear() { n = 0; }
+    DataVio* operator[](size_t i) const { return dv[i]; }
+  } chunk;
+  auto hash_one = [](void* ctx, size_t i) {
+    static const std::array<std::byte, kBlockSize> zeros{};
+    DataVio* dv = (*static_cast<const Chunk*>(ctx))[i];
+    dv->is_zero = memcmp(dv->data.data(), zeros.data(), kBlockSize) == 0;
+    if (!dv->is_zero) dv->name = sha256(dv->data);
+    dv->hashed = true;
+  };
+  auto send_chunk = [&] {
+    if (chunk.empty()) return;
+    if (chunk.size() < 4) {
+      // Too small to split: entering the arena would cost more than the hashing. Small requests
+      // get their parallelism from the other FUSE threads hashing theirs at the same time.
+      for (size_t i = 0; i < chunk.size(); ++i) hash_one(&chunk, i);
+    } else {
+      cpu_->parallel_for(chunk.size(), 4, hash_one, &chunk);
+    }
+    for (size_t i = 0; i < chunk.size(); ++i) LogicalZone::launch_start(chunk[i]);
+    chunk.clear();
+  };
   for_each_block(offset, len, [&](Span s, uint64_t at) {
-    DataVio* dv = pool_->acquire();
+    DataVio* dv = pool_->try_acquire();
+    if (!dv) {
+      send_chunk();  // never wait for the pool while holding DataVios of our own
+      dv = acquire_data_vio();
+    }
     dv->op = DataVio::Op::kWrite;
     dv->lbn = Lbn{s.lbn};
     dv->request = r;
@@ -61,25 +108,28 @@ void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data
     if (s.length == kBlockSize) {
       memcpy(dv->data.data(), data + at, kBlockSize);
       dv->data_ready = true;
+      chunk.push_back(dv);
+      if (chunk.size() == kHashChunk) send_chunk();
     } else {
+      send_chunk();  // keep submission order
       counters_.bios_in_partial_write.add();
       memcpy(dv->data.data() + s.offset, data + at, s.length);
+      LogicalZone::launch_start(dv);
     }
-    // To the logical zone first, in submission order: the LBN lock orders writes to one block
-    // as they were issued; hashing happens after it (LogicalZone::launch_hash).
-    LogicalZone::launch_start(dv);
   });
+  send_chunk();
   r->block_done({});
 }
 
 void Volume::submit_read(UserRequest* r, uint64_t offset, std::byte* out, size_t len) {
+  threads::ScopedOutbox outbox;
   counters_.bios_in_read.add();
   if (offset > logical_bytes() || len > logical_bytes() - offset) {
     r->block_done(errc::out_of_range);
     return;
   }
   for_each_block(offset, len, [&](Span s, uint64_t at) {
-    DataVio* dv = pool_->acquire();
+    DataVio* dv = acquire_data_vio();
     dv->op = DataVio::Op::kRead;
     dv->lbn = Lbn{s.lbn};
     dv->request = r;
@@ -113,7 +163,7 @@ void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
         whole.push_back({s.lbn, 1});
       return;
     }
-    DataVio* dv = pool_->acquire();
+    DataVio* dv = acquire_data_vio();
     dv->op = DataVio::Op::kWrite;
     dv->lbn = Lbn{s.lbn};
     dv->request = r;
@@ -152,7 +202,7 @@ void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
       for (auto& p : probes) {
         for (uint32_t i = 0; i < p->count; ++i) {
           if (!p->needed[i]) continue;
-          DataVio* dv = pool_->acquire();
+          DataVio* dv = acquire_data_vio();
           dv->op = DataVio::Op::kDiscard;
           dv->lbn = Lbn{p->first_lbn + i};
           dv->request = r;

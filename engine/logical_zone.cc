@@ -156,7 +156,7 @@ void LogicalZone::proceed(DataVio* dv) {
   LeafLookup lk = block_map_.find_leaf(leaf);
   if (!lk.found) {
     dv->old_mapping = kUnmappedMapping;
-    if (dv->op == DataVio::Op::kWrite && !(dv->data_ready && is_zero_block(dv->data))) {
+    if (dv->op == DataVio::Op::kWrite && !(dv->data_ready && (dv->hashed ? dv->is_zero : is_zero_block(dv->data)))) {
       start_tree_allocation(dv, static_cast<uint32_t>(lk.missing_level));
       return;
     }
@@ -206,6 +206,10 @@ void LogicalZone::with_mapping(DataVio* dv) {
           dv->io.result = {};
           rmw_read_done(dv);
         }
+        return;
+      }
+      if (dv->hashed) {
+        after_hash(dv);  // hashed at intake
         return;
       }
       launch_hash(dv);
@@ -281,12 +285,14 @@ void LogicalZone::submit_hash_batch(void* arg) {
 
 void LogicalZone::hash_batch(void* arg) {
   static const std::array<std::byte, kBlockSize> zeros{};
+  threads::ScopedOutbox outbox;  // the batch's blocks go on to their zones together
   auto* dv = static_cast<DataVio*>(arg);
   while (dv) {
     DataVio* next = dv->wait_next;
     dv->wait_next = nullptr;
     dv->is_zero = memcmp(dv->data.data(), zeros.data(), kBlockSize) == 0;
     if (!dv->is_zero) dv->name = sha256(dv->data);
+    dv->hashed = true;
     after_hash(dv);
     dv = next;
   }

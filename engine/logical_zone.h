@@ -101,7 +101,11 @@ class LogicalZone {
   void flush_done(FlushRequest* f);
   uint32_t next_allocation_zone();
   static void hash_batch(void* first);
+ public:
+  // After hashing (on a CPU-pool thread, or inline when intake hashed the block): zero blocks
+  // go to the journal, others to allocation.
   static void after_hash(DataVio* dv);
+ private:
   static void submit_hash_batch(void* zone);
 
   Volume& volume_;

@@ -94,7 +94,7 @@ Result<void> Volume::load() {
     uint32_t t = threads_->io(i);
     if (bio_queue_of_thread_[t] >= 0) continue;
     bio_queue_of_thread_[t] = static_cast<int32_t>(bio_queues_.size());
-    bio_queues_.push_back(BioQueue{this, {}, false});
+    bio_queues_.push_back(BioQueue{this, {}, {}, false});
   }
   cpu_ = std::make_unique<threads::CpuPool>(counts.cpu);
   pool_ = std::make_unique<DataVioPool>(options_.max_in_flight, this);
@@ -366,10 +366,10 @@ void Volume::submit_io(IoRequest* req) {
 void Volume::run_io(void* arg) {
   auto* req = static_cast<IoRequest*>(arg);
   Volume* v = req->volume;
-  if (req->kind == IoKind::kWrite && req->is_data) {
+  if ((req->kind == IoKind::kWrite || req->kind == IoKind::kRead) && req->is_data) {
     int32_t q = v->bio_queue_of_thread_[threads::current_thread()];
     BioQueue& bq = v->bio_queues_[static_cast<size_t>(q)];
-    bq.writes.push_back(req);
+    (req->kind == IoKind::kWrite ? bq.writes : bq.reads).push_back(req);
     if (!bq.flush_scheduled) {
       bq.flush_scheduled = true;  // behind everything queued to this thread now
       v->threads_->enqueue(threads::current_thread(), &Volume::flush_data_writes, &bq);
@@ -378,12 +378,32 @@ void Volume::run_io(void* arg) {
   }
   v->perform_io(req);
   v->threads_->launch(req->reply_thread, req->callback, req->arg);
+  // Do not hold a completion behind the next (possibly slow) I/O.
+  if (threads::Outbox* o = threads::Outbox::current()) o->flush();
 }
 
 void Volume::flush_data_writes(void* arg) {
   auto* bq = static_cast<BioQueue*>(arg);
   Volume* v = bq->volume;
   bq->flush_scheduled = false;
+  std::vector<IoRequest*> reads;
+  reads.swap(bq->reads);
+  std::sort(reads.begin(), reads.end(), [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
+  std::vector<std::span<std::byte>> rbufs;
+  for (size_t i = 0; i < reads.size();) {
+    size_t j = i;
+    rbufs.clear();
+    uint64_t next = reads[i]->block;
+    while (j < reads.size() && reads[j]->block == next) {
+      rbufs.emplace_back(reads[j]->buffer, reads[j]->blocks * kBlockSize);
+      next += reads[j]->blocks;
+      ++j;
+    }
+    auto r = v->device_.readv(reads[i]->block, rbufs);
+    for (size_t k = i; k < j; ++k) reads[k]->result = r ? std::error_code() : r.error();
+    i = j;
+  }
+  for (IoRequest* req : reads) v->threads_->launch(req->reply_thread, req->callback, req->arg);
   std::vector<IoRequest*> writes;
   writes.swap(bq->writes);
   std::sort(writes.begin(), writes.end(), [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
@@ -405,6 +425,7 @@ void Volume::flush_data_writes(void* arg) {
     i = j;
   }
   for (IoRequest* req : writes) v->threads_->launch(req->reply_thread, req->callback, req->arg);
+  if (threads::Outbox* o = threads::Outbox::current()) o->flush();
 }
 
 void Volume::perform_io(IoRequest* req) {
@@ -455,7 +476,7 @@ void Volume::submit_data_io(DataVio* dv, IoKind kind, Pbn pbn, std::byte* buffer
   io.block = raw(pbn);
   io.blocks = 1;
   io.buffer = buffer;
-  io.is_data = kind == IoKind::kWrite;
+  io.is_data = true;  // a data block: merged with its neighbours by the bio thread
   io.reply_thread = reply_thread;
   io.arg = dv;
   io.callback = [](void* a) {

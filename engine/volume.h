@@ -143,12 +143,14 @@ class Volume {
   struct BioQueue {
     Volume* volume = nullptr;
     std::vector<IoRequest*> writes;
+    std::vector<IoRequest*> reads;
     bool flush_scheduled = false;
   };
   static void flush_data_writes(void* bio_queue);
   std::vector<BioQueue> bio_queues_;          // one per distinct bio thread
   std::vector<int32_t> bio_queue_of_thread_;  // ThreadId -> index in bio_queues_ (-1: none)
   void start_block(DataVio* dv);
+  DataVio* acquire_data_vio();
   void persist_read_only();
 
   io::BlockDevice& device_;

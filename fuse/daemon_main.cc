@@ -2,6 +2,7 @@
 // problem is reported on the terminal with a non-zero exit; then mounts, goes to the background
 // (unless -f), starts the engine threads and serves until unmounted or signalled.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,11 @@ int fail(const std::string& what, const std::string& why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Keep large buffers (1 MiB reads, metadata batches) in the heap instead of an mmap/munmap
+  // per request: fresh pages are expensive to touch (and very much so in VMs with free-page
+  // reporting), reused ones are not.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   log::set_prefix("vdofs");
   fusefs::DaemonOptions opts;
   std::string error;
@@ -55,6 +61,7 @@ int main(int argc, char** argv) {
   for (const std::string& backing : opts.backings) {
     io::FileDeviceOptions fo;
     fo.read_only = opts.read_only;
+    fo.direct_aligned = opts.direct_io;
     auto dev = io::FileDevice::open(backing, fo);
     if (!dev) {
       if (dev.error() == std::errc::device_or_resource_busy)

@@ -3,6 +3,7 @@
 #include <linux/falloc.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -65,8 +66,11 @@ class WriteReply final : public FuseReply {
 
 class ReadReply final : public FuseReply {
  public:
+  // Page-aligned, so whole-block reads can go to the backing store with O_DIRECT.
   ReadReply(Filesystem* fs, fuse_req_t req, uint64_t off, size_t size)
-      : FuseReply(fs, req, "read", off, size), buf_(new std::byte[size]), size_(size) {}
+      : FuseReply(fs, req, "read", off, size),
+        buf_(static_cast<std::byte*>(std::aligned_alloc(kBlockSize, (size + kBlockSize - 1) / kBlockSize * kBlockSize))),
+        size_(size) {}
   std::byte* buffer() { return buf_.get(); }
   void complete(std::error_code ec) override {
     note(ec);
@@ -78,7 +82,10 @@ class ReadReply final : public FuseReply {
   }
 
  private:
-  std::unique_ptr<std::byte[]> buf_;
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::byte, Free> buf_;
   size_t size_;
 };
 

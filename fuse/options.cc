@@ -71,6 +71,13 @@ int take_option(const std::string& opt, DaemonOptions* o, std::string* error) {
     o->volume.block_map_cache_pages = *sz / kBlockSize;
     return 1;
   }
+  if (key == "direct_io") {
+    if (!parse_bool(val, &o->direct_io)) {
+      *error = "option direct_io must be on or off";
+      return -1;
+    }
+    return 1;
+  }
   if (key == "logfile") {
     o->logfile = val;
     return 1;
@@ -114,6 +121,8 @@ void print_daemon_help(const char* argv0) {
       "  dedupe=on|off          deduplication (default on; zero blocks are always elided)\n"
       "  dedupe_timeout_ms=N    index lookups slower than this proceed without dedupe (5000)\n"
       "  block_map_cache=SIZE   block-map leaf page cache, split over logical zones (128M)\n"
+      "  direct_io=on|off       data blocks bypass the backing store's page cache with O_DIRECT\n"
+      "                         (default on; metadata is always cached)\n"
       "  logfile=PATH           append the daemon's log to PATH (default: syslog when in the\n"
       "                         background, stderr with -f)\n"
       "  ro                     read-only: serve reads, refuse writes, never write BACKING\n"

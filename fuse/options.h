@@ -17,6 +17,7 @@ struct DaemonOptions {
   bool show_help = false;
   bool show_version = false;
   bool read_only = false;
+  bool direct_io = true;  // data blocks bypass the backing store's page cache
   std::string logfile;
   engine::VolumeOptions volume;
   std::vector<std::string> fuse_args;  // argv for libfuse (argv[0] first)

@@ -34,6 +34,14 @@ class BlockDevice {
     }
     return ok();
   }
+  // Reads consecutive blocks into several buffers in one call.
+  virtual Result<void> readv(uint64_t block, std::span<const std::span<std::byte>> buffers) {
+    for (auto b : buffers) {
+      VDOFS_TRY(read(block, b));
+      block += b.size() / kBlockSize;
+    }
+    return ok();
+  }
   // Makes every write completed before the call durable.
   virtual Result<void> flush() = 0;
   // A human-readable name for messages (the path for files).

@@ -10,9 +10,14 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <vector>
 
 namespace vdofs::io {
+
+namespace {
+constexpr size_t kDirectMinBytes = 64 * 1024;
+}
 
 Result<uint64_t> device_size_bytes(int fd, bool* is_block_device) {
   struct stat st {};
@@ -48,16 +53,22 @@ Result<std::unique_ptr<FileDevice>> FileDevice::open(const std::string& path,
     ::close(fd);
     return errno_code(e == EWOULDBLOCK ? EBUSY : e);
   }
-  return std::unique_ptr<FileDevice>(new FileDevice(path, fd, *size / kBlockSize, bdev));
+  auto dev = std::unique_ptr<FileDevice>(new FileDevice(path, fd, *size / kBlockSize, bdev));
+  if (options.direct_aligned && !options.direct)
+    dev->direct_fd_ = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_DIRECT);
+  return dev;
 }
 
-FileDevice::~FileDevice() { ::close(fd_); }
+FileDevice::~FileDevice() {
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+  ::close(fd_);
+}
 
 Result<void> FileDevice::read(uint64_t block, std::span<std::byte> out) {
   VDOFS_TRY(check_extent(*this, block, out.size()));
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+    ssize_t n = ::pread(fd_for(out.data() + done, out.size() - done), out.data() + done, out.size() - done,
                         static_cast<off_t>(block * kBlockSize + done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -76,7 +87,7 @@ Result<void> FileDevice::write(uint64_t block, std::span<const std::byte> data) 
   VDOFS_TRY(check_extent(*this, block, data.size()));
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done,
+    ssize_t n = ::pwrite(fd_for(data.data() + done, data.size() - done), data.data() + done, data.size() - done,
                          static_cast<off_t>(block * kBlockSize + done));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -87,18 +98,59 @@ Result<void> FileDevice::write(uint64_t block, std::span<const std::byte> data) 
   return ok();
 }
 
+Result<void> FileDevice::readv(uint64_t block, std::span<const std::span<std::byte>> buffers) {
+  size_t total = 0;
+  for (auto b : buffers) total += b.size();
+  VDOFS_TRY(check_extent(*this, block, total));
+  std::vector<iovec> iov;
+  iov.reserve(buffers.size());
+  int fd = total >= kDirectMinBytes ? direct_fd_ : -1;
+  for (auto b : buffers) {
+    iov.push_back(iovec{b.data(), b.size()});
+    if (fd_for(b.data(), b.size()) != direct_fd_) fd = -1;
+  }
+  size_t first = 0;
+  off_t off = static_cast<off_t>(block * kBlockSize);
+  while (first < iov.size()) {
+    int n = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+    ssize_t r = ::preadv(fd < 0 ? fd_ : fd, iov.data() + first, n, off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return last_errno_code();
+    }
+    if (r == 0) {  // past the end of a short file: zeros
+      for (size_t i = first; i < iov.size(); ++i) memset(iov[i].iov_base, 0, iov[i].iov_len);
+      break;
+    }
+    off += r;
+    auto left = static_cast<size_t>(r);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < iov.size() && left) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return ok();
+}
+
 Result<void> FileDevice::writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) {
   size_t total = 0;
   for (auto b : buffers) total += b.size();
   VDOFS_TRY(check_extent(*this, block, total));
   std::vector<iovec> iov;
   iov.reserve(buffers.size());
-  for (auto b : buffers) iov.push_back(iovec{const_cast<std::byte*>(b.data()), b.size()});
+  // Large runs bypass the page cache (no copy; sequential streams); small ones are cheaper
+  // through it (random 4 KiB writes gain ~45% buffered on the project's machines).
+  int fd = total >= kDirectMinBytes ? direct_fd_ : -1;
+  for (auto b : buffers) {
+    iov.push_back(iovec{const_cast<std::byte*>(b.data()), b.size()});
+    if (fd_for(b.data(), b.size()) != direct_fd_) fd = -1;
+  }
   size_t first = 0;  // first iovec not fully written
   off_t off = static_cast<off_t>(block * kBlockSize);
   while (first < iov.size()) {
     int n = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
-    ssize_t w = ::pwritev(fd_, iov.data() + first, n, off);
+    ssize_t w = ::pwritev(fd < 0 ? fd_ : fd, iov.data() + first, n, off);
     if (w < 0) {
       if (errno == EINTR) continue;
       return last_errno_code();

@@ -11,7 +11,11 @@ namespace vdofs::io {
 struct FileDeviceOptions {
   bool read_only = false;
   bool exclusive_lock = true;  // flock(LOCK_EX|LOCK_NB): refuse a backing store in use
-  bool direct = false;         // O_DIRECT on the backing store
+  bool direct = false;         // O_DIRECT on the backing store (for everything)
+  // Also open an O_DIRECT descriptor, used for I/O whose buffers, offset and length are all
+  // 4 KiB-aligned (the engine's data blocks); everything else stays buffered. Silently off where
+  // the filesystem refuses O_DIRECT (tmpfs).
+  bool direct_aligned = false;
 };
 
 class FileDevice final : public BlockDevice {
@@ -26,6 +30,7 @@ class FileDevice final : public BlockDevice {
   Result<void> read(uint64_t block, std::span<std::byte> out) override;
   Result<void> write(uint64_t block, std::span<const std::byte> data) override;
   Result<void> writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) override;
+  Result<void> readv(uint64_t block, std::span<const std::span<std::byte>> buffers) override;
   Result<void> flush() override;
   std::string name() const override { return path_; }
 
@@ -35,8 +40,14 @@ class FileDevice final : public BlockDevice {
  private:
   FileDevice(std::string path, int fd, uint64_t blocks, bool bdev)
       : path_(std::move(path)), fd_(fd), blocks_(blocks), is_bdev_(bdev) {}
+  int fd_for(const void* buf, size_t len) const {
+    return direct_fd_ >= 0 && (reinterpret_cast<uintptr_t>(buf) % kBlockSize) == 0 && len % kBlockSize == 0
+               ? direct_fd_
+               : fd_;
+  }
   std::string path_;
   int fd_;
+  int direct_fd_ = -1;
   uint64_t blocks_;
   bool is_bdev_;
 };

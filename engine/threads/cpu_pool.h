@@ -15,6 +15,9 @@ class CpuPool {
   explicit CpuPool(uint32_t concurrency);
   // Runs fn(arg) on an arena thread. Any thread may call it; it never blocks.
   void submit(void (*fn)(void*), void* arg);
+  // Runs fn(i) for i in [0, n) in parallel inside the arena; the caller joins in and returns when
+  // all are done. For non-zone threads only (it blocks): the intake hashes a request this way.
+  void parallel_for(size_t n, size_t grain, void (*fn)(void* ctx, size_t i), void* ctx);
   int concurrency() const { return concurrency_; }
   // Tasks submitted and not yet finished.
   uint64_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }

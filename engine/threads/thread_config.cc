@@ -22,7 +22,7 @@ ThreadCounts ThreadCounts::defaults_for_machine() {
   c.logical = n >= 8 ? n / 4 : 1;
   c.physical = n >= 8 ? n / 8 : 1;
   c.hash = n >= 8 ? n / 8 : 1;
-  c.io = n >= 4 ? 4 : 2;
+  c.io = 4;  // as VDO: bio threads mostly wait on the device; more keep reads in flight
   c.index = std::max<uint32_t>(1, std::min<uint32_t>(16, n / 2));
   c.cpu = n;
   return c;

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <memory>
+
 #include "engine/base/assert.h"
 #include "engine/base/tsan.h"
 
@@ -24,6 +27,60 @@ inline void full_fence() { std::atomic_thread_fence(std::memory_order_seq_cst); 
 
 ThreadId current_thread() { return t_current; }
 
+namespace {
+thread_local Outbox* t_outbox = nullptr;
+
+struct Batch {
+  std::vector<Work> items;
+};
+
+void run_batch(void* arg) {
+  std::unique_ptr<Batch> b(static_cast<Batch*>(arg));
+  for (const Work& w : b->items) {
+    VDOFS_TSAN_ACQUIRE(w.arg);
+    w.fn(w.arg);
+  }
+}
+}  // namespace
+
+Outbox* Outbox::current() { return t_outbox; }
+
+void Outbox::add(ZoneThread* target, Work w) {
+  VDOFS_TSAN_RELEASE(w.arg);
+  items_.emplace_back(target, w);
+  if (items_.size() >= kFlushAt) flush();
+}
+
+void Outbox::flush() {
+  if (items_.empty()) return;
+  std::vector<std::pair<ZoneThread*, Work>> items;
+  items.swap(items_);
+  // Group by destination, keeping each destination's order.
+  std::vector<std::pair<ZoneThread*, std::unique_ptr<Batch>>> groups;
+  for (auto& [target, w] : items) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == target; });
+    if (it == groups.end()) {
+      groups.emplace_back(target, std::make_unique<Batch>());
+      it = groups.end() - 1;
+    }
+    it->second->items.push_back(w);
+  }
+  for (auto& [target, batch] : groups) {
+    if (batch->items.size() == 1) {
+      target->enqueue_now(batch->items[0]);
+    } else {
+      Batch* b = batch.release();
+      target->enqueue_now(Work{&run_batch, b});
+    }
+  }
+}
+
+ScopedOutbox::ScopedOutbox() : saved_(t_outbox) { t_outbox = &box_; }
+ScopedOutbox::~ScopedOutbox() {
+  box_.flush();
+  t_outbox = saved_;
+}
+
 ScopedSetupPhase::ScopedSetupPhase() : saved_(t_current) { t_current = kAnyThread; }
 ScopedSetupPhase::~ScopedSetupPhase() { t_current = saved_; }
 
@@ -41,11 +98,19 @@ void ZoneThread::start() {
 void ZoneThread::stop() {
   if (!thread_.joinable()) return;
   stopping_.store(true);
-  enqueue(Work{});  // a null message wakes the thread so it sees stopping_
+  enqueue_now(Work{});  // a null message wakes the thread so it sees stopping_
   thread_.join();
 }
 
 void ZoneThread::enqueue(Work w) {
+  if (t_outbox && t_current != id_) {
+    t_outbox->add(this, w);
+    return;
+  }
+  enqueue_now(w);
+}
+
+void ZoneThread::enqueue_now(Work w) {
   VDOFS_TSAN_RELEASE(w.arg);
   queue_.push(w);
   full_fence();
@@ -57,6 +122,8 @@ void ZoneThread::enqueue(Work w) {
 
 void ZoneThread::loop() {
   t_current = id_;
+  Outbox outbox;
+  t_outbox = &outbox;
   Work w;
   for (;;) {
     bool ran = false;
@@ -70,6 +137,7 @@ void ZoneThread::loop() {
           messages_.fetch_add(1, std::memory_order_relaxed);
         }
       }
+      outbox.flush();  // out of work: deliver what this thread sent
       if (stopping_.load()) break;
 #if defined(__x86_64__)
       __builtin_ia32_pause();
@@ -78,9 +146,13 @@ void ZoneThread::loop() {
     (void)ran;
     if (stopping_.load()) {
       // Drain what remains (messages may enqueue more to this thread), then exit.
-      while (queue_.try_pop(w)) {
-        VDOFS_TSAN_ACQUIRE(w.arg);
-        if (w.fn) w.fn(w.arg);
+      for (;;) {
+        while (queue_.try_pop(w)) {
+          VDOFS_TSAN_ACQUIRE(w.arg);
+          if (w.fn) w.fn(w.arg);
+        }
+        if (outbox.size() == 0) break;
+        outbox.flush();
       }
       break;
     }
@@ -95,6 +167,8 @@ void ZoneThread::loop() {
     }
     idle_.wait(1);
   }
+  outbox.flush();
+  t_outbox = nullptr;
   t_current = kNoThread;
 }
 

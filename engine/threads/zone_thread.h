@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace vdofs::threads {
 
@@ -32,6 +33,39 @@ struct Work {
 
 // Which zone thread the calling thread is (kNoThread for others).
 ThreadId current_thread();
+
+class ZoneThread;
+
+// Outbox: messages a thread sends while it runs are held and delivered per destination as one
+// batch (one enqueue, one wake-up at most), in order, when the sender runs out of work, after
+// every kOutboxFlush messages, or when its scope ends. Zone threads always have one; other
+// threads (the hash stage) open one with ScopedOutbox. Per-destination FIFO is preserved: every
+// message a thread sends to another goes through its outbox while it has one.
+class Outbox {
+ public:
+  static constexpr size_t kFlushAt = 64;
+  void add(ZoneThread* target, Work w);
+  void flush();
+  size_t size() const { return items_.size(); }
+  static Outbox* current();
+
+ private:
+  friend class ScopedOutbox;
+  friend class ZoneThread;
+  std::vector<std::pair<ZoneThread*, Work>> items_;
+};
+
+class ScopedOutbox {
+ public:
+  ScopedOutbox();
+  ~ScopedOutbox();
+  ScopedOutbox(const ScopedOutbox&) = delete;
+  ScopedOutbox& operator=(const ScopedOutbox&) = delete;
+
+ private:
+  Outbox box_;
+  Outbox* saved_;
+};
 // While alive, the calling thread counts as the owner of every zone (single-threaded setup,
 // recovery and teardown, when no zone thread runs).
 class ScopedSetupPhase {
@@ -56,8 +90,10 @@ class ZoneThread {
   // Runs everything already queued (and everything it queues to itself), then exits the thread.
   void stop();
 
-  // Any thread. Never blocks.
+  // Any thread. Never blocks. Goes through the caller's outbox if it has one (self-sends do not).
   void enqueue(Work w);
+  // Enqueues now, bypassing any outbox.
+  void enqueue_now(Work w);
 
   ThreadId id() const { return id_; }
   const std::string& name() const { return name_; }
