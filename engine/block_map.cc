@@ -40,7 +40,10 @@ uint32_t BlockMapZone::slot_in_parent(uint64_t leaf_index, uint32_t level) {
 
 BlockMapZone::BlockMapZone(Volume& volume, uint32_t zone, uint32_t owner_thread,
                            uint64_t cache_pages)
-    : volume_(volume), zone_(zone), owner_(owner_thread), cache_pages_(std::max<uint64_t>(cache_pages, 64)) {}
+    : volume_(volume),
+      zone_(zone),
+      owner_(owner_thread),
+      cache_pages_(std::max<uint64_t>(cache_pages, 64)) {}
 
 BlockMapZone::~BlockMapZone() = default;
 
@@ -48,7 +51,8 @@ void BlockMapZone::assert_owner(const char* fn) const {
 #ifdef VDOFS_OWNERSHIP_CHECKS
   threads::ThreadId c = threads::current_thread();
   VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: block map zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_, c);
+              "%s: block map zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_,
+              c);
 #else
   (void)fn;
 #endif
@@ -85,12 +89,13 @@ Result<void> BlockMapZone::load_tree(bool tolerant) {
     page->pbn = pbn;
     page->bytes = new_page_bytes();
     VDOFS_TRY(volume_.device().read(raw(pbn), std::span<std::byte>(page->bytes.get(), kBlockSize)));
-    auto check = format::check_block_map_page(page->span(), nonce, pbn, static_cast<uint8_t>(level));
+    auto check =
+        format::check_block_map_page(page->span(), nonce, pbn, static_cast<uint8_t>(level));
     if (!check) {
       if (!tolerant) {
         log::error("%s: block-map page (level %u) at PBN %llu is invalid: %s",
-                   volume_.device().name().c_str(), level, static_cast<unsigned long long>(raw(pbn)),
-                   check.error().message().c_str());
+                   volume_.device().name().c_str(), level,
+                   static_cast<unsigned long long>(raw(pbn)), check.error().message().c_str());
         return check.error();
       }
       page->invalid = true;
@@ -117,7 +122,7 @@ Result<void> BlockMapZone::load_tree(bool tolerant) {
         if (!m1.is_mapped()) continue;
         uint64_t idx1 = (uint64_t{s2} * kEntriesPerPage + s1) * kBlockMapRootCount + t;
         VDOFS_ASSIGN(MetadataPage * l1, read_page(1, idx1, m1.pbn));
-          (void)l1;
+        (void)l1;
       }
     }
   }
@@ -146,8 +151,7 @@ LeafPage* BlockMapZone::peek_leaf(uint64_t leaf_index) {
   return p;
 }
 
-LeafPage* BlockMapZone::get_leaf(uint64_t leaf_index, Pbn pbn, DataVio* dv,
-                                 void (*resume)(void*)) {
+LeafPage* BlockMapZone::get_leaf(uint64_t leaf_index, Pbn pbn, DataVio* dv, void (*resume)(void*)) {
   assert_owner(__func__);
   if (LeafPage* p = peek_leaf(leaf_index)) return p;
   auto it = leaves_.find(leaf_index);
@@ -336,7 +340,8 @@ void BlockMapZone::finish_write_back_waiters() {
   for (auto& w : write_back_waiters_) {
     bool pending = false;
     auto check = [&](MetadataPage& p) {
-      if ((p.dirty && p.dirty_seq < w.before) || (p.writing && p.dirty_seq < w.before)) pending = true;
+      if ((p.dirty && p.dirty_seq < w.before) || (p.writing && p.dirty_seq < w.before))
+        pending = true;
     };
     for (auto& [k, p] : interior_) {
       if (pending) break;
@@ -420,7 +425,8 @@ void BlockMapZone::batch_written(void* arg) {
   }
   if (b->io.result) {
     // Nothing more can be written: release the waiters so shutdown/checkpoints do not hang.
-    for (auto& w : self->write_back_waiters_) self->volume_.threads().enqueue(self->owner_, w.done, w.arg);
+    for (auto& w : self->write_back_waiters_)
+      self->volume_.threads().enqueue(self->owner_, w.done, w.arg);
     self->write_back_waiters_.clear();
     return;
   }

@@ -41,23 +41,25 @@ struct MetadataPage {
   bool writing = false;
   bool invalid = false;  // failed validation at load; replay must recreate it
   uint64_t writing_version = 0;
-  std::span<std::byte, kBlockSize> span() { return std::span<std::byte, kBlockSize>(bytes.get(), kBlockSize); }
+  std::span<std::byte, kBlockSize> span() {
+    return std::span<std::byte, kBlockSize>(bytes.get(), kBlockSize);
+  }
 };
 
 class BlockMapZone;
 
 struct LeafPage : MetadataPage {
   BlockMapZone* zone = nullptr;
-  bool ready = false;    // bytes hold the page
-  bool loading = false;  // a read is in flight
-  uint32_t pins = 0;     // DataVios holding a slot of this page across a hop
+  bool ready = false;          // bytes hold the page
+  bool loading = false;        // a read is in flight
+  uint32_t pins = 0;           // DataVios holding a slot of this page across a hop
   DataVio* waiters = nullptr;  // waiting for the load (chained by wait_next)
   std::list<uint64_t>::iterator lru;
   IoRequest io;
 };
 
 struct LeafLookup {
-  bool found = false;      // the leaf page exists (pbn valid)
+  bool found = false;  // the leaf page exists (pbn valid)
   Pbn pbn{};
   int missing_level = -1;  // when !found: the highest level whose page does not exist
 };

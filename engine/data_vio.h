@@ -56,13 +56,13 @@ struct DataVio {
   Op op = Op::kWrite;
   Lbn lbn{};
   UserRequest* request = nullptr;
-  uint32_t offset = 0;          // byte range of the block the request covers
+  uint32_t offset = 0;  // byte range of the block the request covers
   uint32_t length = kBlockSize;
   std::byte* read_out = nullptr;  // reads: where [offset, offset+length) goes
   bool fua = false;               // acknowledge only after the journal commit
   bool data_ready = false;        // data holds the final block content (after any merge)
   bool is_zero = false;
-  bool hashed = false;            // name and is_zero are set (intake hashed the full block)
+  bool hashed = false;  // name and is_zero are set (intake hashed the full block)
   bool acked = false;
   BlockName name;
   std::error_code result;
@@ -76,12 +76,12 @@ struct DataVio {
   uint32_t slot = 0;
   Mapping old_mapping;
   Mapping new_mapping;
-  uint8_t tree_pages_needed = 0;          // missing block-map pages above this LBN
-  std::array<Pbn, 3> tree_pages{};        // allocated for them, top level first
+  uint8_t tree_pages_needed = 0;    // missing block-map pages above this LBN
+  std::array<Pbn, 3> tree_pages{};  // allocated for them, top level first
   std::array<JournalWaiter, 3> tree_entries{};
   uint8_t tree_entries_pending = 0;
-  uint64_t tree_lock_key = 0;             // the page key this DataVio is allocating
-  DataVio* wait_next = nullptr;           // next waiter on a page load or tree-page allocation
+  uint64_t tree_lock_key = 0;    // the page key this DataVio is allocating
+  DataVio* wait_next = nullptr;  // next waiter on a page load or tree-page allocation
 
   // --- physical zones ---
   bool has_allocation = false;
@@ -90,12 +90,12 @@ struct DataVio {
   uint32_t allocation_zone = 0;
   uint32_t zones_tried = 0;
   bool allocation_for_tree = false;
-  bool holds_claim = false;     // a dedupe claim on new_mapping.pbn (released by its increment)
+  bool holds_claim = false;  // a dedupe claim on new_mapping.pbn (released by its increment)
 
   // --- dedupe proof (advice generation; see PhysicalZone::claim) ---
   uint32_t advice_generation = 0;
-  bool advice_provable = false;   // the advice's epoch is this mount's: its generation can prove it
-  bool claim_proven = false;      // the claimed block still has the advised generation
+  bool advice_provable = false;  // the advice's epoch is this mount's: its generation can prove it
+  bool claim_proven = false;     // the claimed block still has the advised generation
   uint32_t claimed_generation = 0;
 
   // --- hash zone ---

@@ -49,7 +49,9 @@ uint32_t physical_thread_of(DataVio* dv, Pbn pbn) {
 }
 }  // namespace
 
-void HashZone::launch_enter(DataVio* dv) { dv->volume->launch(hash_thread_of(dv), &HashZone::enter, dv); }
+void HashZone::launch_enter(DataVio* dv) {
+  dv->volume->launch(hash_thread_of(dv), &HashZone::enter, dv);
+}
 void HashZone::launch_claim_done(DataVio* dv) {
   dv->volume->launch(hash_thread_of(dv), &HashZone::claim_done, dv);
 }
@@ -99,7 +101,8 @@ void HashZone::enter(void* arg) {
     r = index::Request{};
     r.type = dv->has_allocation ? index::RequestType::kPost : index::RequestType::kQuery;
     r.name = record_name_of(dv->name);
-    r.new_advice = index::Advice{raw(dv->allocation), dv->allocation_generation, self.volume_.epoch()};
+    r.new_advice =
+        index::Advice{raw(dv->allocation), dv->allocation_generation, self.volume_.epoch()};
     r.callback = &HashZone::index_answered;
     r.context = lock;
     lock->index_busy = true;
@@ -150,8 +153,8 @@ void HashZone::finish_querying(void* arg) {
   if (r.found) {
     Pbn advice{r.advice.pbn};
     agent->advice_generation = r.advice.generation;
-    agent->advice_provable = self.volume_.options().verify_by_generation && r.advice.epoch == self.volume_.epoch() &&
-                             r.advice.generation != 0;
+    agent->advice_provable = self.volume_.options().verify_by_generation &&
+                             r.advice.epoch == self.volume_.epoch() && r.advice.generation != 0;
     if (agent->has_allocation && advice == agent->allocation) {
       // The index already names our own allocation (a POST raced nothing): new data.
       self.start_writing(lock);
@@ -260,7 +263,8 @@ void HashZone::verify_read_done(DataVio* dv) {
   }
   self.volume_.counters().dedupe_advice_stale.add();
   lock->stale_advice = true;
-  self.volume_.launch(physical_thread_of(dv, dv->new_mapping.pbn), &PhysicalZone::release_claim, dv);
+  self.volume_.launch(physical_thread_of(dv, dv->new_mapping.pbn), &PhysicalZone::release_claim,
+                      dv);
 }
 
 void HashZone::claim_released(void* arg) {
@@ -313,7 +317,8 @@ void HashZone::data_written(DataVio* dv) {
     self.fail_lock(lock, dv->io.result);
     return;
   }
-  if (lock->stale_advice && !lock->index_busy) self.send_update(lock, dv->allocation, dv->allocation_generation);
+  if (lock->stale_advice && !lock->index_busy)
+    self.send_update(lock, dv->allocation, dv->allocation_generation);
   self.start_sharing(lock, dv->allocation);
   self.to_journal(dv);
 }
@@ -431,12 +436,14 @@ void HashZone::leave(void* arg) {
   self.assert_owner(__func__);
   if (dv->holds_claim) {
     if (!dv->result) dv->result = errc::io_error;
-    self.volume_.launch(physical_thread_of(dv, dv->new_mapping.pbn), &PhysicalZone::release_claim, dv);
+    self.volume_.launch(physical_thread_of(dv, dv->new_mapping.pbn), &PhysicalZone::release_claim,
+                        dv);
     return;
   }
   if (dv->has_allocation) {
     if (!dv->result) dv->result = errc::io_error;
-    self.volume_.launch(physical_thread_of(dv, dv->allocation), &PhysicalZone::release_allocation, dv);
+    self.volume_.launch(physical_thread_of(dv, dv->allocation), &PhysicalZone::release_allocation,
+                        dv);
     return;
   }
   if (HashLock* lock = dv->hash_lock) {

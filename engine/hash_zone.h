@@ -47,7 +47,7 @@ class HashLock {
   bool stale_advice = false;   // the index must be told the new location
   bool refresh_proof = false;  // verified by reading: give the index this mount's proof
   bool index_busy = false;
-  bool timed_out = false;      // the index did not answer in time; the lock went on without it
+  bool timed_out = false;  // the index did not answer in time; the lock went on without it
   std::chrono::steady_clock::time_point query_started;
   index::Request request;
 };

@@ -27,10 +27,10 @@ struct IoRequest {
   uint64_t block = 0;
   uint32_t blocks = 1;
   std::byte* buffer = nullptr;
-  bool is_data = false;       // a data-block write (makes the next preflush necessary)
+  bool is_data = false;              // a data-block write (makes the next preflush necessary)
   std::vector<WriteExtent> extents;  // kBatch
-  bool preflush = false;      // kBatch: flush first if data was written since the last flush
-  bool postflush = false;     // kBatch: flush after the writes
+  bool preflush = false;             // kBatch: flush first if data was written since the last flush
+  bool postflush = false;            // kBatch: flush after the writes
   uint32_t reply_thread = 0;
   void (*callback)(void*) = nullptr;
   void* arg = nullptr;

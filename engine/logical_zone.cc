@@ -23,16 +23,20 @@ bool is_zero_block(const std::array<std::byte, kBlockSize>& b) {
   static const std::array<std::byte, kBlockSize> zeros{};
   return memcmp(b.data(), zeros.data(), kBlockSize) == 0;
 }
-}
+}  // namespace
 
 LogicalZone::LogicalZone(Volume& volume, uint32_t zone, uint32_t owner_thread, uint64_t cache_pages)
-    : volume_(volume), zone_(zone), owner_(owner_thread), block_map_(volume, zone, owner_thread, cache_pages) {}
+    : volume_(volume),
+      zone_(zone),
+      owner_(owner_thread),
+      block_map_(volume, zone, owner_thread, cache_pages) {}
 
 void LogicalZone::assert_owner(const char* fn) const {
 #ifdef VDOFS_OWNERSHIP_CHECKS
   threads::ThreadId c = threads::current_thread();
   VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: logical zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_, c);
+              "%s: logical zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_,
+              c);
 #else
   (void)fn;
 #endif
@@ -47,7 +51,8 @@ void LogicalZone::launch_start(DataVio* dv) {
 }
 
 void LogicalZone::launch_abort_write(DataVio* dv) {
-  dv->volume->launch(dv->volume->threads().logical(dv->logical_zone), &LogicalZone::abort_write, dv);
+  dv->volume->launch(dv->volume->threads().logical(dv->logical_zone), &LogicalZone::abort_write,
+                     dv);
 }
 
 void LogicalZone::join_generation(DataVio* dv) {
@@ -156,7 +161,8 @@ void LogicalZone::proceed(DataVio* dv) {
   LeafLookup lk = block_map_.find_leaf(leaf);
   if (!lk.found) {
     dv->old_mapping = kUnmappedMapping;
-    if (dv->op == DataVio::Op::kWrite && !(dv->data_ready && (dv->hashed ? dv->is_zero : is_zero_block(dv->data)))) {
+    if (dv->op == DataVio::Op::kWrite &&
+        !(dv->data_ready && (dv->hashed ? dv->is_zero : is_zero_block(dv->data)))) {
       start_tree_allocation(dv, static_cast<uint32_t>(lk.missing_level));
       return;
     }
@@ -417,8 +423,8 @@ void LogicalZone::tree_entry_committed(void* arg) {
   if (!dv->result) {
     uint32_t level = top - i;
     uint64_t leaf = Routing::leaf_index_of(dv->lbn);
-    LeafPage* p = self.block_map_.add_page(level, BlockMapZone::page_index(leaf, level), dv->tree_pages[i],
-                                           dv->tree_entries[i].sequence);
+    LeafPage* p = self.block_map_.add_page(level, BlockMapZone::page_index(leaf, level),
+                                           dv->tree_pages[i], dv->tree_entries[i].sequence);
     if (p) self.block_map_.unpin(p);
   }
   if (--dv->tree_entries_pending > 0) return;
@@ -458,7 +464,8 @@ void LogicalZone::abort_write(void* arg) {
   self.assert_owner(__func__);
   if (!dv->result) dv->result = errc::io_error;
   if (dv->result == make_error_code(errc::no_space)) self.volume_.counters().no_space_errors.add();
-  if (dv->result == make_error_code(errc::read_only)) self.volume_.counters().read_only_errors.add();
+  if (dv->result == make_error_code(errc::read_only))
+    self.volume_.counters().read_only_errors.add();
   if (dv->page) {
     self.block_map_.unpin(dv->page);
     dv->page = nullptr;

@@ -70,7 +70,7 @@ class LogicalZone {
   // Sends dv to the hash stage (CpuPool); after hashing it continues in after_hash (CPU thread).
   void launch_hash(DataVio* dv);
   static void finish_unchanged(void* dv);  // a zero write that changes nothing
-  static void flush(void* zone_arg);     // FlushRequest::ZoneArg*
+  static void flush(void* zone_arg);       // FlushRequest::ZoneArg*
   static void probe_discard(void* probe);
 
   uint64_t active_writes() const { return active_count_; }
@@ -101,10 +101,12 @@ class LogicalZone {
   void flush_done(FlushRequest* f);
   uint32_t next_allocation_zone();
   static void hash_batch(void* first);
+
  public:
   // After hashing (on a CPU-pool thread, or inline when intake hashed the block): zero blocks
   // go to the journal, others to allocation.
   static void after_hash(DataVio* dv);
+
  private:
   static void submit_hash_batch(void* zone);
 
@@ -118,7 +120,7 @@ class LogicalZone {
   uint64_t active_count_ = 0;
   std::deque<std::pair<uint64_t, FlushRequest*>> flush_waiters_;
   std::atomic<uint64_t> allocations_{0};  // bumped on CPU threads (allocation-zone rotation)
-  DataVio* hash_pending_ = nullptr;        // DataVios waiting to be sent to the hash stage
+  DataVio* hash_pending_ = nullptr;       // DataVios waiting to be sent to the hash stage
   DataVio* hash_pending_tail_ = nullptr;
   uint32_t hash_pending_count_ = 0;
   bool hash_flush_scheduled_ = false;

@@ -22,7 +22,8 @@ void PhysicalZone::assert_owner(const char* fn) const {
 #ifdef VDOFS_OWNERSHIP_CHECKS
   threads::ThreadId c = threads::current_thread();
   VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: physical zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_, c);
+              "%s: physical zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_,
+              c);
 #else
   (void)fn;
 #endif
@@ -52,9 +53,7 @@ void PhysicalZone::recount() {
   used_.store(u);
 }
 
-Slab& PhysicalZone::slab_of(Pbn pbn) {
-  return volume_.depot().slab(volume_.layout().slab_of(pbn));
-}
+Slab& PhysicalZone::slab_of(Pbn pbn) { return volume_.depot().slab(volume_.layout().slab_of(pbn)); }
 
 std::optional<Pbn> PhysicalZone::find_free() {
   const format::Layout& layout = volume_.layout();
@@ -111,7 +110,8 @@ void PhysicalZone::allocate(void* arg) {
       dv->tree_pages[got++] = *pbn;
     }
     if (got == dv->tree_pages_needed) {
-      volume.launch(volume.threads().logical(dv->logical_zone), &LogicalZone::tree_pages_allocated, dv);
+      volume.launch(volume.threads().logical(dv->logical_zone), &LogicalZone::tree_pages_allocated,
+                    dv);
       return;
     }
     for (uint32_t i = 0; i < got; ++i) self.free_provisional(dv->tree_pages[i]);
@@ -119,8 +119,9 @@ void PhysicalZone::allocate(void* arg) {
     dv->has_allocation = true;
     dv->allocation = *pbn;
     Slab& s = self.slab_of(*pbn);
-    dv->allocation_generation =
-        s.generations.empty() || self.generations_exhausted_ ? 0 : s.generations[volume.layout().offset_in_slab(*pbn)];
+    dv->allocation_generation = s.generations.empty() || self.generations_exhausted_
+                                    ? 0
+                                    : s.generations[volume.layout().offset_in_slab(*pbn)];
     self.continue_after_allocation(dv);
     return;
   }
@@ -132,7 +133,8 @@ void PhysicalZone::allocate(void* arg) {
   // Every zone is full (or the volume is read-only).
   if (dv->allocation_for_tree) {
     if (!dv->result) dv->result = errc::no_space;
-    volume.launch(volume.threads().logical(dv->logical_zone), &LogicalZone::tree_pages_allocated, dv);
+    volume.launch(volume.threads().logical(dv->logical_zone), &LogicalZone::tree_pages_allocated,
+                  dv);
     return;
   }
   if (dv->result) {  // read-only
@@ -165,7 +167,7 @@ bool PhysicalZone::try_claim(Pbn pbn, bool trusted) {
   auto it = claims_.find(raw(pbn));
   uint32_t pending = it == claims_.end() ? 0 : it->second;
   uint32_t live = c == kProvisionalCount ? 1 : c;  // a provisional block will get its own reference
-  if (c == 0) return false;                          // free: the advice is stale
+  if (c == 0) return false;                        // free: the advice is stale
   if (c == kProvisionalCount && !trusted) return false;  // being written by someone else
   if (live + pending + 1 > kMaxReferences) return false;
   ++claims_[raw(pbn)];
@@ -190,8 +192,8 @@ void PhysicalZone::free_provisional(Pbn pbn) {
 void PhysicalZone::claim(void* arg) {
   auto* dv = static_cast<DataVio*>(arg);
   Volume& volume = *dv->volume;
-  PhysicalZone& self =
-      volume.physical_zone(volume.routing().physical_zone_of_slab(volume.layout().slab_of(dv->new_mapping.pbn)));
+  PhysicalZone& self = volume.physical_zone(
+      volume.routing().physical_zone_of_slab(volume.layout().slab_of(dv->new_mapping.pbn)));
   self.assert_owner(__func__);
   dv->holds_claim = self.try_claim(dv->new_mapping.pbn, dv->is_duplicate);
   dv->claim_proven = false;
@@ -218,8 +220,8 @@ void PhysicalZone::claim(void* arg) {
 void PhysicalZone::release_claim(void* arg) {
   auto* dv = static_cast<DataVio*>(arg);
   Volume& volume = *dv->volume;
-  PhysicalZone& self =
-      volume.physical_zone(volume.routing().physical_zone_of_slab(volume.layout().slab_of(dv->new_mapping.pbn)));
+  PhysicalZone& self = volume.physical_zone(
+      volume.routing().physical_zone_of_slab(volume.layout().slab_of(dv->new_mapping.pbn)));
   self.assert_owner(__func__);
   if (dv->holds_claim) self.drop_claim(dv->new_mapping.pbn);
   dv->holds_claim = false;

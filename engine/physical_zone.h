@@ -56,7 +56,7 @@ class PhysicalZone {
   static void allocate(void* dv);
   // Takes a dedupe claim on dv->new_mapping.pbn (dv->holds_claim says whether it succeeded).
   static void claim(void* dv);
-  static void release_claim(void* dv);      // drops dv's claim, continues in the hash zone
+  static void release_claim(void* dv);       // drops dv's claim, continues in the hash zone
   static void release_allocation(void* dv);  // returns dv's unused allocation, then journals
   static void apply_deltas(void* batch);     // DeltaBatch*, owned by the callee
 
@@ -93,9 +93,9 @@ class PhysicalZone {
   std::vector<Slab*> slabs_;
   size_t current_ = 0;
   std::unordered_map<uint64_t, uint32_t> claims_;
-  uint32_t next_generation_ = 0;      // generations handed out by this zone (0 = never)
+  uint32_t next_generation_ = 0;        // generations handed out by this zone (0 = never)
   bool generations_exhausted_ = false;  // the 32-bit counter wrapped: no more proofs this mount
-  uint64_t applied_point_ = 0;  // first journal point whose delta has not been applied
+  uint64_t applied_point_ = 0;          // first journal point whose delta has not been applied
   std::atomic<uint64_t> free_{0};
   std::atomic<uint64_t> used_{0};
 

@@ -209,7 +209,8 @@ void RecoveryJournal::commit_done(void* arg) {
           batches[z]->deltas.push_back(RefDelta{raw(pbn), point, delta, kind});
         };
         if (e.new_mapping.references_block())
-          push(e.new_mapping.pbn, +1, w->increment == IncrementKind::kNone ? IncrementKind::kAllocation : w->increment);
+          push(e.new_mapping.pbn, +1,
+               w->increment == IncrementKind::kNone ? IncrementKind::kAllocation : w->increment);
         if (e.old_mapping.references_block()) push(e.old_mapping.pbn, -1, IncrementKind::kNone);
         ++entries;
       }
@@ -257,8 +258,8 @@ void RecoveryJournal::maybe_checkpoint(bool everything) {
   zone_msgs_.assign(logical + physical, ZoneMsg{});
   for (uint32_t z = 0; z < logical; ++z) {
     zone_msgs_[z] = ZoneMsg{this, z, checkpoint_target_};
-    volume_.threads().enqueue(volume_.threads().logical(z), &RecoveryJournal::zone_write_back_logical,
-                              &zone_msgs_[z]);
+    volume_.threads().enqueue(volume_.threads().logical(z),
+                              &RecoveryJournal::zone_write_back_logical, &zone_msgs_[z]);
   }
   for (uint32_t z = 0; z < physical; ++z) {
     zone_msgs_[logical + z] = ZoneMsg{this, z, checkpoint_target_};

@@ -41,8 +41,8 @@ Result<Scan> scan(Volume& v, const format::SuperBlock& super) {
     for (uint64_t i = 0; i < n; ++i) {
       uint64_t location = first + i;
       auto b = format::decode_journal_block(
-          std::span<const std::byte, kBlockSize>(buf.data() + i * kBlockSize, kBlockSize), v.nonce(),
-          layout.journal_start() + location);
+          std::span<const std::byte, kBlockSize>(buf.data() + i * kBlockSize, kBlockSize),
+          v.nonce(), layout.journal_start() + location);
       if (!b) continue;
       uint64_t seq = b->header.sequence;
       if (seq < super.journal_start || (seq & (size - 1)) != location) continue;
@@ -74,8 +74,8 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
     for (uint64_t seq = s.head; seq <= s.tail; ++seq) {
       uint64_t location = layout.journal_start() + (seq & (size - 1));
       VDOFS_TRY(v.device().read(location, buf));
-      auto b = format::decode_journal_block(std::span<const std::byte, kBlockSize>(buf.data(), kBlockSize),
-                                            v.nonce(), location);
+      auto b = format::decode_journal_block(
+          std::span<const std::byte, kBlockSize>(buf.data(), kBlockSize), v.nonce(), location);
       if (!b || b->header.sequence != seq) break;
       lbu = b->header.logical_blocks_used;
       for (uint32_t i = 0; i < b->entries.size(); ++i) {
@@ -86,7 +86,8 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
           uint64_t index = format::tree_page_index(e.key);
           if (level > 2 || !layout.is_data_block(e.new_mapping.pbn)) return errc::corrupt_journal;
           uint32_t zone = v.routing().logical_zone_of_tree(Routing::tree_of_leaf(index));
-          LeafPage* p = v.logical_zone(zone).block_map().add_page(level, index, e.new_mapping.pbn, seq);
+          LeafPage* p =
+              v.logical_zone(zone).block_map().add_page(level, index, e.new_mapping.pbn, seq);
           if (p) v.logical_zone(zone).block_map().unpin(p);
           if (refs) {
             uint32_t pz = v.routing().physical_zone_of_slab(layout.slab_of(e.new_mapping.pbn));
@@ -102,11 +103,13 @@ Result<RecoveryResult> replay_journal(Volume& v, const format::SuperBlock& super
           uint64_t leaf = Routing::leaf_index_of(lbn);
           LeafLookup lk = bm.find_leaf(leaf);
           if (!lk.found) {
-            log::error("journal entry for LBN %llu has no block-map leaf", static_cast<unsigned long long>(e.key));
+            log::error("journal entry for LBN %llu has no block-map leaf",
+                       static_cast<unsigned long long>(e.key));
             return errc::corrupt_journal;
           }
           VDOFS_ASSIGN(LeafPage * page, bm.load_leaf_sync(leaf, lk.pbn));
-          bm.set_entry(page, static_cast<uint32_t>(e.key % format::kEntriesPerPage), e.new_mapping, seq);
+          bm.set_entry(page, static_cast<uint32_t>(e.key % format::kEntriesPerPage), e.new_mapping,
+                       seq);
           if (refs && e.new_mapping.references_block()) {
             uint32_t pz = v.routing().physical_zone_of_slab(layout.slab_of(e.new_mapping.pbn));
             VDOFS_TRY(v.physical_zone(pz).replay_delta(e.new_mapping.pbn, +1, point));

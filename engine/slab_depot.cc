@@ -27,7 +27,8 @@ Result<void> SlabDepot::load(io::BlockDevice& device, uint64_t nonce, bool toler
       auto block = std::span<const std::byte, kBlockSize>(buf.data() + k * kBlockSize, kBlockSize);
       format::RefBlockImage img;
       for (uint32_t sec = 0; sec < kSectorsPerBlock; ++sec) {
-        if (format::decode_ref_sector(block, nonce, layout_.ref_block_pbn(s, k), sec, img)) continue;
+        if (format::decode_ref_sector(block, nonce, layout_.ref_block_pbn(s, k), sec, img))
+          continue;
         if (!tolerant) {
           log::error("%s: reference-count block %llu of slab %llu: sector %u is invalid",
                      device.name().c_str(), static_cast<unsigned long long>(k),
@@ -36,7 +37,8 @@ Result<void> SlabDepot::load(io::BlockDevice& device, uint64_t nonce, bool toler
         }
         ++invalid;  // counts stay 0 with stamp 0: replay alone cannot restore them
       }
-      for (uint32_t sec = 0; sec < kSectorsPerBlock; ++sec) slab->stamps[k * kSectorsPerBlock + sec] = img.stamps[sec];
+      for (uint32_t sec = 0; sec < kSectorsPerBlock; ++sec)
+        slab->stamps[k * kSectorsPerBlock + sec] = img.stamps[sec];
       uint64_t first = k * kRefCountsPerBlock;
       for (uint64_t i = 0; i < kRefCountsPerBlock && first + i < slab->data_blocks; ++i)
         slab->counts[first + i] = img.counts[i];
@@ -70,8 +72,9 @@ Result<void> SlabDepot::format(io::BlockDevice& device, const format::Layout& la
   format::RefBlockImage empty;
   for (uint64_t s = 0; s < layout.slab_count(); ++s) {
     for (uint64_t k = 0; k < refs; ++k)
-      format::encode_ref_block(empty, nonce, layout.ref_block_pbn(s, k),
-                               std::span<std::byte, kBlockSize>(buf.data() + k * kBlockSize, kBlockSize));
+      format::encode_ref_block(
+          empty, nonce, layout.ref_block_pbn(s, k),
+          std::span<std::byte, kBlockSize>(buf.data() + k * kBlockSize, kBlockSize));
     VDOFS_TRY(device.write(layout.ref_block_pbn(s, 0), buf));
     if (progress) progress(s + 1, layout.slab_count());
   }

@@ -34,17 +34,17 @@ struct RefBlockState {
 struct Slab {
   uint64_t index = 0;
   uint64_t data_blocks = 0;
-  std::vector<uint8_t> counts;       // per data block; kProvisionalCount = allocated, uncommitted
+  std::vector<uint8_t> counts;  // per data block; kProvisionalCount = allocated, uncommitted
   // Per data block, in memory only: bumped (to a zone-unique value) every time the block is
   // allocated. Advice carrying the generation a block had when it was written proves, within one
   // mount, that the block still holds that content (it cannot change without a reallocation).
   // Empty when generation proofs are off.
   std::vector<uint32_t> generations;
-  std::vector<uint64_t> stamps;      // per reference-count sector: first journal point not on disk
+  std::vector<uint64_t> stamps;  // per reference-count sector: first journal point not on disk
   std::vector<RefBlockState> ref_blocks;
-  uint64_t free_blocks = 0;          // counts == 0 (claims aside)
-  uint64_t used_blocks = 0;          // 1..254
-  uint64_t cursor = 0;               // allocation scan position
+  uint64_t free_blocks = 0;  // counts == 0 (claims aside)
+  uint64_t used_blocks = 0;  // 1..254
+  uint64_t cursor = 0;       // allocation scan position
 };
 
 class SlabDepot {
@@ -54,7 +54,8 @@ class SlabDepot {
   // Reads every reference-count block. With `tolerant`, sectors that fail validation count as
   // empty with stamp 0 (the journal replay or a rebuild must then fix them); otherwise the first
   // invalid sector fails the load.
-  Result<void> load(io::BlockDevice& device, uint64_t nonce, bool tolerant, uint64_t* invalid_sectors);
+  Result<void> load(io::BlockDevice& device, uint64_t nonce, bool tolerant,
+                    uint64_t* invalid_sectors);
   // Writes empty reference-count blocks for every slab (mkfs).
   static Result<void> format(io::BlockDevice& device, const format::Layout& layout, uint64_t nonce,
                              void (*progress)(uint64_t done, uint64_t total));

@@ -44,7 +44,7 @@ struct VolumeStats {
   uint64_t data_blocks_used = 0;
   uint64_t overhead_blocks_used = 0;
   uint64_t block_map_pages = 0;
-  int saving_percent = -1;  // -1 = N/A (nothing written, or read-only)
+  int saving_percent = -1;     // -1 = N/A (nothing written, or read-only)
   std::string operating_mode;  // normal, recovering, read-only
   uint64_t completed_recovery_count = 0;
   uint64_t read_only_recovery_count = 0;

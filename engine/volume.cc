@@ -1,9 +1,10 @@
 #include "engine/volume.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstring>
 #include <future>
-#include <pthread.h>
 
 #include "engine/base/assert.h"
 #include "engine/base/log.h"
@@ -21,8 +22,8 @@ Result<VolumeHeader> read_volume_header(io::BlockDevice& device) {
   if (device.block_count() < 3) return errc::bad_magic;
   std::vector<std::byte> buf(3 * kBlockSize);
   VDOFS_TRY(device.read(0, buf));
-  VDOFS_ASSIGN(format::Geometry g,
-               format::decode_geometry(std::span<const std::byte, kBlockSize>(buf.data(), kBlockSize)));
+  VDOFS_ASSIGN(format::Geometry g, format::decode_geometry(std::span<const std::byte, kBlockSize>(
+                                       buf.data(), kBlockSize)));
   const format::Region& sr = g.region(format::RegionId::kSuperBlock);
   if (sr.start != 1 || sr.blocks != 2) return errc::corrupt_metadata;
   auto chosen = format::choose_super_block(
@@ -30,8 +31,9 @@ Result<VolumeHeader> read_volume_header(io::BlockDevice& device) {
       std::span<const std::byte, kBlockSize>(buf.data() + 2 * kBlockSize, kBlockSize), g.nonce);
   if (!chosen) {
     // The geometry is valid, so a missing or unreadable super block is corruption.
-    return chosen.error() == make_error_code(errc::bad_nonce) ? chosen.error()
-                                                              : make_error_code(errc::checksum_mismatch);
+    return chosen.error() == make_error_code(errc::bad_nonce)
+               ? chosen.error()
+               : make_error_code(errc::checksum_mismatch);
   }
   format::SuperBlock sb = *chosen;
   if (g.physical_blocks > device.block_count()) {
@@ -61,7 +63,8 @@ Volume::~Volume() {
   if (threads_) threads_->stop();
 }
 
-Result<std::unique_ptr<Volume>> Volume::open(io::BlockDevice& device, const VolumeOptions& options) {
+Result<std::unique_ptr<Volume>> Volume::open(io::BlockDevice& device,
+                                             const VolumeOptions& options) {
   std::string bad = options.threads.validate();
   if (!bad.empty()) {
     log::error("%s", bad.c_str());
@@ -105,8 +108,10 @@ Result<void> Volume::load() {
   uint64_t invalid = 0;
   VDOFS_TRY(depot_->load(device_, geometry_.nonce, true, &invalid));
   if (super_.state == format::VolumeState::kForceRebuild) {
-    log::error("%s: the volume is marked for a reference-count rebuild; run vdofs-check --repair; "
-               "serving it read-only until then", device_.name().c_str());
+    log::error(
+        "%s: the volume is marked for a reference-count rebuild; run vdofs-check --repair; "
+        "serving it read-only until then",
+        device_.name().c_str());
     super_.state = format::VolumeState::kReadOnly;
   }
   if (super_.state == format::VolumeState::kReadOnly) {
@@ -137,7 +142,8 @@ Result<void> Volume::load() {
   for (auto& lz : logical_zones_) {
     auto r = lz->block_map().load_tree(dirty || super_.state == format::VolumeState::kReadOnly);
     if (!r) {
-      log::error("%s: cannot load the block map: %s", device_.name().c_str(), r.error().message().c_str());
+      log::error("%s: cannot load the block map: %s", device_.name().c_str(),
+                 r.error().message().c_str());
       return r.error();
     }
   }
@@ -202,7 +208,8 @@ Result<void> Volume::load() {
   journal_ = std::make_unique<RecoveryJournal>(*this, threads_->journal(), next_seq, lbu);
 
   if (options_.dedupe && !options_.read_only && !read_only_.load()) {
-    index::IndexRegion region{&device_, layout_->index_start(), layout_->index_blocks(), geometry_.nonce};
+    index::IndexRegion region{&device_, layout_->index_start(), layout_->index_blocks(),
+                              geometry_.nonce};
     index::IndexConfig icfg{geometry_.index_memory, geometry_.sparse_index, counts.index, 1000};
     auto idx = index::open_index(region, icfg, clean_before);
     if (!idx) {
@@ -227,7 +234,8 @@ void Volume::start() {
 void Volume::run_ticker() {
   pthread_setname_np(pthread_self(), "tickQ");
   std::unique_lock lock(ticker_mu_);
-  while (!ticker_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return ticker_stop_; })) {
+  while (
+      !ticker_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return ticker_stop_; })) {
     for (uint32_t z = 0; z < hash_zones_.size(); ++z)
       threads_->enqueue(threads_->hash(z), &HashZone::tick, hash_zones_[z].get());
   }
@@ -260,8 +268,8 @@ Result<void> Volume::close() {
   const bool writable = !options_.read_only;
   if (writable && !read_only_.load()) {
     std::promise<void> done;
-    journal_->request_full_checkpoint([](void* p) { static_cast<std::promise<void>*>(p)->set_value(); },
-                                      &done);
+    journal_->request_full_checkpoint(
+        [](void* p) { static_cast<std::promise<void>*>(p)->set_value(); }, &done);
     done.get_future().wait();
   }
   stop_ticker();
@@ -278,7 +286,9 @@ Result<void> Volume::close() {
   }
   if (index_) {
     auto r = index_->save();
-    if (!r) log::warning("%s: saving the dedupe index failed: %s", device_.name().c_str(), r.error().message().c_str());
+    if (!r)
+      log::warning("%s: saving the dedupe index failed: %s", device_.name().c_str(),
+                   r.error().message().c_str());
   }
   super_.journal_start = journal_->next_sequence();
   super_.logical_blocks_used = journal_->logical_blocks_used();
@@ -301,7 +311,8 @@ void Volume::enter_read_only(std::error_code why) {
   struct Msg {
     Volume* v;
   };
-  threads_->enqueue(threads_->io(0), [](void* a) { static_cast<Volume*>(a)->persist_read_only(); }, this);
+  threads_->enqueue(
+      threads_->io(0), [](void* a) { static_cast<Volume*>(a)->persist_read_only(); }, this);
 }
 
 void Volume::persist_read_only() {
@@ -388,8 +399,19 @@ void Volume::flush_data_writes(void* arg) {
   bq->flush_scheduled = false;
   std::vector<IoRequest*> reads;
   reads.swap(bq->reads);
-  std::sort(reads.begin(), reads.end(), [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
+  std::sort(reads.begin(), reads.end(),
+            [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
   std::vector<std::span<std::byte>> rbufs;
+  // Scattered blocks (deduplicated or rewritten data): start all of them first, so the device
+  // works on them together instead of one synchronous read after another.
+  if (reads.size() > 1 && reads.back()->block - reads.front()->block + 1 != reads.size()) {
+    for (size_t i = 0; i < reads.size();) {
+      size_t j = i + 1;
+      while (j < reads.size() && reads[j]->block == reads[j - 1]->block + 1) ++j;
+      v->device_.will_read(reads[i]->block, reads[j - 1]->block - reads[i]->block + 1);
+      i = j;
+    }
+  }
   for (size_t i = 0; i < reads.size();) {
     size_t j = i;
     rbufs.clear();
@@ -406,7 +428,8 @@ void Volume::flush_data_writes(void* arg) {
   for (IoRequest* req : reads) v->threads_->launch(req->reply_thread, req->callback, req->arg);
   std::vector<IoRequest*> writes;
   writes.swap(bq->writes);
-  std::sort(writes.begin(), writes.end(), [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
+  std::sort(writes.begin(), writes.end(),
+            [](IoRequest* a, IoRequest* b) { return a->block < b->block; });
   std::vector<std::span<const std::byte>> bufs;
   size_t i = 0;
   while (i < writes.size()) {
@@ -441,7 +464,8 @@ void Volume::perform_io(IoRequest* req) {
   auto run = [&]() -> Result<void> {
     switch (req->kind) {
       case IoKind::kRead:
-        return device_.read(req->block, std::span<std::byte>(req->buffer, req->blocks * kBlockSize));
+        return device_.read(req->block,
+                            std::span<std::byte>(req->buffer, req->blocks * kBlockSize));
       case IoKind::kWrite: {
         VDOFS_TRY(device_.write(req->block,
                                 std::span<const std::byte>(req->buffer, req->blocks * kBlockSize)));
@@ -503,11 +527,15 @@ VolumeStats Volume::stats() const {
   s.overhead_blocks_used = layout_->overhead_blocks() + tree;
   // VDO prints N/A in read-only mode (an error); an operator's read-only mount still shows it.
   if (s.logical_blocks_used > 0 && (!is_read_only() || options_.read_only)) {
-    int64_t saved = static_cast<int64_t>(s.logical_blocks_used) - static_cast<int64_t>(s.data_blocks_used);
-    s.saving_percent = saved <= 0 ? 0 : static_cast<int>(saved * 100 / static_cast<int64_t>(s.logical_blocks_used));
+    int64_t saved =
+        static_cast<int64_t>(s.logical_blocks_used) - static_cast<int64_t>(s.data_blocks_used);
+    s.saving_percent =
+        saved <= 0 ? 0
+                   : static_cast<int>(saved * 100 / static_cast<int64_t>(s.logical_blocks_used));
   }
   s.operating_mode = recovering_.load() ? "recovering" : is_read_only() ? "read-only" : "normal";
-  if (options_.read_only && !read_only_error_set_.load()) s.operating_mode = "read-only (mounted ro)";
+  if (options_.read_only && !read_only_error_set_.load())
+    s.operating_mode = "read-only (mounted ro)";
   s.completed_recovery_count = super_.complete_recoveries;
   s.read_only_recovery_count = super_.read_only_recoveries;
   s.slab_count = layout_->slab_count();

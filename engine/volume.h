@@ -10,12 +10,12 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/base/result.h"
@@ -43,22 +43,24 @@ class SlabDepot;
 struct VolumeOptions {
   threads::ThreadCounts threads = threads::ThreadCounts::defaults_for_machine();
   bool dedupe = true;
-  uint32_t max_in_flight = 2048;            // DataVio pool size (VDO: 2048)
-  uint64_t block_map_cache_pages = 32768;   // leaf-page cache, split over logical zones (128 MiB)
-  bool read_only = false;                   // serve reads only, never write the backing store
-  uint32_t dedupe_timeout_ms = 5000;        // index lookups slower than this proceed without dedupe
-  bool verify_by_generation = true;         // share a block without reading it when advice proves current
-  bool defer_start = false;                 // open() loads/recovers only; call start() later
+  uint32_t max_in_flight = 2048;           // DataVio pool size (VDO: 2048)
+  uint64_t block_map_cache_pages = 32768;  // leaf-page cache, split over logical zones (128 MiB)
+  bool read_only = false;                  // serve reads only, never write the backing store
+  uint32_t dedupe_timeout_ms = 5000;       // index lookups slower than this proceed without dedupe
+  bool verify_by_generation = true;  // share a block without reading it when advice proves current
+  bool defer_start = false;          // open() loads/recovers only; call start() later
   // vdofs-check --repair: replay the journal into the block map only and write it back; the
   // caller then rebuilds the reference counts offline. Nothing else is written; never started.
   bool rebuild_block_map = false;
   // Tests: wraps the dedupe index the volume opens (e.g. to delay or drop answers).
-  std::function<std::unique_ptr<index::DedupeIndex>(std::unique_ptr<index::DedupeIndex>)> index_decorator;
+  std::function<std::unique_ptr<index::DedupeIndex>(std::unique_ptr<index::DedupeIndex>)>
+      index_decorator;
 };
 
 class Volume {
  public:
-  static Result<std::unique_ptr<Volume>> open(io::BlockDevice& device, const VolumeOptions& options);
+  static Result<std::unique_ptr<Volume>> open(io::BlockDevice& device,
+                                              const VolumeOptions& options);
   ~Volume();
   Volume(const Volume&) = delete;
   Volume& operator=(const Volume&) = delete;

@@ -5,12 +5,12 @@
 #include <cstring>
 #include <memory>
 
+#include "engine/base/log.h"
 #include "engine/format/block_map_page.h"
 #include "engine/format/journal_block.h"
 #include "engine/format/layout.h"
 #include "engine/format/ref_block.h"
 #include "engine/format/super_block.h"
-#include "engine/base/log.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -58,8 +58,9 @@ struct Checker {
   Result<std::vector<std::byte>> read_page(Pbn pbn, uint32_t level, bool* valid) {
     std::vector<std::byte> page(kBlockSize);
     VDOFS_TRY(dev.read(raw(pbn), page));
-    *valid = format::check_block_map_page(std::span<const std::byte, kBlockSize>(page.data(), kBlockSize),
-                                          g.nonce, pbn, static_cast<uint8_t>(level))
+    *valid = format::check_block_map_page(
+                 std::span<const std::byte, kBlockSize>(page.data(), kBlockSize), g.nonce, pbn,
+                 static_cast<uint8_t>(level))
                  .has_value();
     return page;
   }
@@ -81,8 +82,9 @@ struct Checker {
       if (!m.is_mapped()) continue;
       uint64_t lbn = leaf_index * kEntriesPerPage + slot;
       if (lbn >= sb.logical_blocks || m.state != MappingState::kMapped) {
-        problem("LBN %llu: impossible mapping (PBN %llu, state %u)", static_cast<unsigned long long>(lbn),
-                static_cast<unsigned long long>(raw(m.pbn)), static_cast<unsigned>(m.state));
+        problem("LBN %llu: impossible mapping (PBN %llu, state %u)",
+                static_cast<unsigned long long>(lbn), static_cast<unsigned long long>(raw(m.pbn)),
+                static_cast<unsigned>(m.state));
         bad_mapping(span, slot, &dirty);
         continue;
       }
@@ -93,15 +95,15 @@ struct Checker {
       }
       if (opts.repair && over_limit(m.pbn)) {
         ++report.over_limit;
-        problem("LBN %llu: PBN %llu already has 254 mappings; unmapped", static_cast<unsigned long long>(lbn),
-                static_cast<unsigned long long>(raw(m.pbn)));
+        problem("LBN %llu: PBN %llu already has 254 mappings; unmapped",
+                static_cast<unsigned long long>(lbn), static_cast<unsigned long long>(raw(m.pbn)));
         format::set_block_map_entry(span, slot, kUnmappedMapping);
         dirty = true;
         continue;
       }
       if (!count_reference(m.pbn)) {
-        problem("LBN %llu maps to PBN %llu, outside the data region", static_cast<unsigned long long>(lbn),
-                static_cast<unsigned long long>(raw(m.pbn)));
+        problem("LBN %llu maps to PBN %llu, outside the data region",
+                static_cast<unsigned long long>(lbn), static_cast<unsigned long long>(raw(m.pbn)));
         bad_mapping(span, slot, &dirty);
         continue;
       }
@@ -115,7 +117,8 @@ struct Checker {
   }
 
   // An interior page at `level` (3 = root) in `tree`, at position `pos` within its level.
-  Result<void> walk_interior(std::vector<std::byte>& page, Pbn pbn, uint32_t level, uint32_t tree, uint64_t pos) {
+  Result<void> walk_interior(std::vector<std::byte>& page, Pbn pbn, uint32_t level, uint32_t tree,
+                             uint64_t pos) {
     bool dirty = false;
     auto span = std::span<std::byte, kBlockSize>(page.data(), kBlockSize);
     for (uint32_t slot = 0; slot < kEntriesPerPage; ++slot) {
@@ -229,7 +232,8 @@ Result<CheckReport> check_volume(io::BlockDevice& device, const CheckOptions& op
       }
       if (rewrite && options.repair) {
         img.stamps.fill(0);
-        format::encode_ref_block(img, c.g.nonce, pbn, std::span<std::byte, kBlockSize>(buf.data(), kBlockSize));
+        format::encode_ref_block(img, c.g.nonce, pbn,
+                                 std::span<std::byte, kBlockSize>(buf.data(), kBlockSize));
         VDOFS_TRY(device.write(pbn, buf));
         ++report.repairs;
       }
@@ -251,12 +255,14 @@ Result<CheckReport> check_volume(io::BlockDevice& device, const CheckOptions& op
   uint64_t max_seq = c.sb.journal_start;
   for (uint64_t i = 0; i < layout.journal_blocks(); ++i) {
     VDOFS_TRY(device.read(layout.journal_start() + i, buf));
-    auto b = format::decode_journal_block(std::span<const std::byte, kBlockSize>(buf.data(), kBlockSize),
-                                          c.g.nonce, layout.journal_start() + i);
+    auto b =
+        format::decode_journal_block(std::span<const std::byte, kBlockSize>(buf.data(), kBlockSize),
+                                     c.g.nonce, layout.journal_start() + i);
     if (b) max_seq = std::max(max_seq, b->header.sequence + 1);
   }
   format::SuperBlock sb = c.sb;
-  bool was_read_only = sb.state == format::VolumeState::kReadOnly || sb.state == format::VolumeState::kForceRebuild;
+  bool was_read_only =
+      sb.state == format::VolumeState::kReadOnly || sb.state == format::VolumeState::kForceRebuild;
   sb.state = format::VolumeState::kClean;
   sb.journal_start = max_seq;
   sb.logical_blocks_used = report.mapped_lbns;
@@ -309,13 +315,16 @@ Result<CheckReport> check_and_repair(io::BlockDevice& device, const CheckOptions
       state = h2.super.state;
     }
   }
-  if (options.repair && (rebuild || state == format::VolumeState::kReadOnly ||
-                         state == format::VolumeState::kForceRebuild || state == format::VolumeState::kDirty)) {
+  if (options.repair &&
+      (rebuild || state == format::VolumeState::kReadOnly ||
+       state == format::VolumeState::kForceRebuild || state == format::VolumeState::kDirty)) {
     tell(say, "replaying the recovery journal into the block map");
     VolumeOptions vo = offline_options();
     vo.rebuild_block_map = true;
     auto vol = Volume::open(device, vo);
-    if (!vol) tell(say, "the journal could not be replayed (" + vol.error().message() + "); using the block map as it is");
+    if (!vol)
+      tell(say, "the journal could not be replayed (" + vol.error().message() +
+                    "); using the block map as it is");
   }
   auto report = check_volume(device, options);
   if (report) report->state = format::state_name(h.super.state);

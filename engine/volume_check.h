@@ -29,19 +29,19 @@ struct CheckOptions {
 
 struct CheckReport {
   uint64_t logical_blocks = 0;
-  uint64_t mapped_lbns = 0;         // including zero-block mappings
+  uint64_t mapped_lbns = 0;  // including zero-block mappings
   uint64_t zero_lbns = 0;
-  uint64_t referenced_blocks = 0;   // distinct data blocks with references
-  uint64_t references = 0;          // mappings to data blocks
-  uint64_t tree_pages = 0;          // non-root block-map pages
-  uint64_t bad_pages = 0;           // block-map pages that fail validation
-  uint64_t bad_mappings = 0;        // mappings outside the data region
-  uint64_t bad_ref_sectors = 0;     // reference-count sectors that fail validation
+  uint64_t referenced_blocks = 0;  // distinct data blocks with references
+  uint64_t references = 0;         // mappings to data blocks
+  uint64_t tree_pages = 0;         // non-root block-map pages
+  uint64_t bad_pages = 0;          // block-map pages that fail validation
+  uint64_t bad_mappings = 0;       // mappings outside the data region
+  uint64_t bad_ref_sectors = 0;    // reference-count sectors that fail validation
   uint64_t refcount_mismatches = 0;
-  uint64_t over_limit = 0;          // blocks with more than 254 mappings
-  std::string state;                // super-block state before the check
+  uint64_t over_limit = 0;  // blocks with more than 254 mappings
+  std::string state;        // super-block state before the check
   bool repaired = false;
-  uint64_t repairs = 0;             // counts rewritten + mappings removed + pages reset
+  uint64_t repairs = 0;  // counts rewritten + mappings removed + pages reset
   std::vector<std::string> problems;
 
   uint64_t problem_count() const {

@@ -72,13 +72,15 @@ int main(int argc, char** argv) {
     if (!header) {
       std::error_code ec = header.error();
       if (ec == make_error_code(errc::bad_magic))
-        return fail(backing, "not a vdofs volume (no vdofs geometry block; format it with mkfs.vdofs)");
+        return fail(backing,
+                    "not a vdofs volume (no vdofs geometry block; format it with mkfs.vdofs)");
       if (ec == make_error_code(errc::checksum_mismatch) || ec == make_error_code(errc::bad_nonce))
         return fail(backing, "the super block is corrupt (" + ec.message() + "); see vdofs-check");
       return fail(backing, ec.message());
     }
     if (!names.insert(header->geometry.name).second)
-      return fail(backing, "a volume named '" + header->geometry.name + "' is already in this mount");
+      return fail(backing,
+                  "a volume named '" + header->geometry.name + "' is already in this mount");
     auto vol = engine::Volume::open(**dev, opts.volume);
     if (!vol) return fail(backing, "cannot open the volume: " + vol.error().message());
     log::info("%s: volume %s: %llu MiB logical on %llu MiB physical%s", backing.c_str(),
@@ -124,7 +126,8 @@ int main(int argc, char** argv) {
     }
   }
   for (auto& mv : fs.volumes()) mv.volume->start();
-  log::info("mounted %zu volume(s) at %s (pid %d)", fs.volumes().size(), opts.mountpoint.c_str(), getpid());
+  log::info("mounted %zu volume(s) at %s (pid %d)", fs.volumes().size(), opts.mountpoint.c_str(),
+            getpid());
 
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 16);

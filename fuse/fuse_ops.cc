@@ -1,6 +1,6 @@
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <linux/falloc.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -24,8 +24,9 @@ Filesystem* fs_of(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_use
 void log_failure(const char* op, uint64_t off, uint64_t len, std::error_code ec) {
   static std::atomic<uint32_t> logged{0};
   if (logged.fetch_add(1, std::memory_order_relaxed) < 50)
-    log::warning("%s at offset %llu length %llu failed: %s (errno %d)", op, static_cast<unsigned long long>(off),
-                 static_cast<unsigned long long>(len), ec.message().c_str(), to_errno(ec));
+    log::warning("%s at offset %llu length %llu failed: %s (errno %d)", op,
+                 static_cast<unsigned long long>(off), static_cast<unsigned long long>(len),
+                 ec.message().c_str(), to_errno(ec));
 }
 
 // Replies from engine threads. Each deletes itself after replying.
@@ -69,7 +70,8 @@ class ReadReply final : public FuseReply {
   // Page-aligned, so whole-block reads can go to the backing store with O_DIRECT.
   ReadReply(Filesystem* fs, fuse_req_t req, uint64_t off, size_t size)
       : FuseReply(fs, req, "read", off, size),
-        buf_(static_cast<std::byte*>(std::aligned_alloc(kBlockSize, (size + kBlockSize - 1) / kBlockSize * kBlockSize))),
+        buf_(static_cast<std::byte*>(
+            std::aligned_alloc(kBlockSize, (size + kBlockSize - 1) / kBlockSize * kBlockSize))),
         size_(size) {}
   std::byte* buffer() { return buf_.get(); }
   void complete(std::error_code ec) override {
@@ -140,7 +142,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
   fuse_reply_attr(req, &st, kAttrTimeout);
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, struct fuse_file_info*) {
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                struct fuse_file_info*) {
   Filesystem* fs = fs_of(req);
   MountedVolume* mv = fs->volume_of(ino);
   if (!mv) {
@@ -148,7 +151,8 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, s
     return;
   }
   // The size is the volume's logical size: only a no-op "truncate to the same size" is allowed.
-  if ((to_set & FUSE_SET_ATTR_SIZE) && static_cast<uint64_t>(attr->st_size) != mv->volume->logical_bytes()) {
+  if ((to_set & FUSE_SET_ATTR_SIZE) &&
+      static_cast<uint64_t>(attr->st_size) != mv->volume->logical_bytes()) {
     fuse_reply_err(req, EPERM);
     return;
   }
@@ -215,7 +219,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
   int flags = fi->flags ? fi->flags : static_cast<int>(fi->fh);
   bool sync = (flags & (O_SYNC | O_DSYNC)) != 0;
   auto* r = new WriteReply(fs, req, static_cast<uint64_t>(off), size);
-  mv->volume->submit_write(r, static_cast<uint64_t>(off), reinterpret_cast<const std::byte*>(buf), size, sync);
+  mv->volume->submit_write(r, static_cast<uint64_t>(off), reinterpret_cast<const std::byte*>(buf),
+                           size, sync);
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) {
@@ -234,7 +239,8 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
   mv->volume->submit_flush(new StatusReply(fs, req, "fsync"));
 }
 
-void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info*) {
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                  struct fuse_file_info*) {
   Filesystem* fs = fs_of(req);
   MountedVolume* mv = fs->volume_of(ino);
   if (!mv) {
@@ -271,7 +277,9 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
     }
     l = end - o;
   }
-  mv->volume->submit_discard(new StatusReply(fs, req, (mode & FALLOC_FL_PUNCH_HOLE) ? "punch-hole" : "zero-range", o, l), o, l);
+  mv->volume->submit_discard(
+      new StatusReply(fs, req, (mode & FALLOC_FL_PUNCH_HOLE) ? "punch-hole" : "zero-range", o, l),
+      o, l);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
@@ -304,8 +312,10 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     fuse_reply_err(req, ENOTDIR);
     return;
   }
-  std::vector<std::pair<std::string, fuse_ino_t>> entries = {{".", FUSE_ROOT_ID}, {"..", FUSE_ROOT_ID}};
-  for (size_t i = 0; i < fs->volumes().size(); ++i) entries.push_back({fs->volumes()[i].name, fs->ino_of(i)});
+  std::vector<std::pair<std::string, fuse_ino_t>> entries = {{".", FUSE_ROOT_ID},
+                                                             {"..", FUSE_ROOT_ID}};
+  for (size_t i = 0; i < fs->volumes().size(); ++i)
+    entries.push_back({fs->volumes()[i].name, fs->ino_of(i)});
   std::string buf(size, '\0');
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < entries.size(); ++i) {
@@ -355,11 +365,15 @@ void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, i
 }
 
 // The namespace is fixed: one file per volume.
-void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EPERM); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+  fuse_reply_err(req, EPERM);
+}
 void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EPERM); }
 void op_unlink(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
 void op_rmdir(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
-void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+  fuse_reply_err(req, EPERM);
+}
 void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned int) {
   fuse_reply_err(req, EPERM);
 }

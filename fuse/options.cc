@@ -38,9 +38,12 @@ int take_option(const std::string& opt, DaemonOptions* o, std::string* error) {
   struct {
     const char* name;
     uint32_t* field;
-  } counts[] = {{"logical_zones", &t.logical}, {"physical_zones", &t.physical},
-                {"hash_zones", &t.hash},       {"io_threads", &t.io},
-                {"index_zones", &t.index},     {"cpu_threads", &t.cpu},
+  } counts[] = {{"logical_zones", &t.logical},
+                {"physical_zones", &t.physical},
+                {"hash_zones", &t.hash},
+                {"io_threads", &t.io},
+                {"index_zones", &t.index},
+                {"cpu_threads", &t.cpu},
                 {"max_in_flight", &o->volume.max_in_flight},
                 {"dedupe_timeout_ms", &o->volume.dedupe_timeout_ms}};
   for (auto& c : counts) {
@@ -164,7 +167,8 @@ bool parse_daemon_options(int argc, char** argv, DaemonOptions* o, std::string* 
       size_t start = 0;
       while (start <= list.size()) {
         size_t comma = list.find(',', start);
-        std::string opt = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::string opt =
+            list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         if (!opt.empty()) {
           int r = take_option(opt, o, error);
           if (r < 0) return false;
@@ -182,8 +186,9 @@ bool parse_daemon_options(int argc, char** argv, DaemonOptions* o, std::string* 
   }
   if (o->show_help || o->show_version) return true;
   if (positional.size() < 2) {
-    *error = positional.empty() ? "missing BACKING and MOUNTPOINT (see --help)"
-                                : "missing MOUNTPOINT (usage: vdofs [options] BACKING... MOUNTPOINT)";
+    *error = positional.empty()
+                 ? "missing BACKING and MOUNTPOINT (see --help)"
+                 : "missing MOUNTPOINT (usage: vdofs [options] BACKING... MOUNTPOINT)";
     return false;
   }
   o->mountpoint = positional.back();

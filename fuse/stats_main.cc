@@ -28,7 +28,7 @@ namespace {
 struct VolumeReport {
   std::string device;  // what the Device column shows
   std::string name;
-  std::string json;    // the raw object
+  std::string json;                                         // the raw object
   std::vector<std::pair<std::string, std::string>> fields;  // in order
 
   std::string get(const std::string& k) const {
@@ -109,7 +109,8 @@ bool query_offline(const std::string& path, VolumeReport* r, std::string* err) {
   }
   auto header = engine::read_volume_header(**dev);
   if (!header) {
-    *err = header.error() == make_error_code(errc::bad_magic) ? "not a vdofs volume" : header.error().message();
+    *err = header.error() == make_error_code(errc::bad_magic) ? "not a vdofs volume"
+                                                              : header.error().message();
     return false;
   }
   engine::VolumeOptions vo;
@@ -145,20 +146,21 @@ std::string human(uint64_t kib) {
 }
 
 void usage(FILE* f) {
-  fprintf(f,
-          "usage: vdofs-stats [--json] [--verbose] [--human-readable] PATH...\n"
-          "\n"
-          "Shows the space use and savings of vdofs volumes, like vdostats. PATH is a vdofs\n"
-          "mountpoint (all its volumes), a volume file inside one, or an unmounted backing store.\n"
-          "\n"
-          "  --json              one JSON object mapping each volume name to all its statistics\n"
-          "  -v, --verbose       every statistic, one per line\n"
-          "  -h, --human-readable  sizes in K/M/G/T instead of 1K-blocks\n"
-          "  --help              this help\n"
-          "\n"
-          "Columns: 1K-blocks = the whole backing store; Used = data blocks + metadata (block map,\n"
-          "journal, reference counts, dedupe index); Use%% = Used/1K-blocks; Space-Saving%% =\n"
-          "(logical blocks used - data blocks used) / logical blocks used.\n");
+  fprintf(
+      f,
+      "usage: vdofs-stats [--json] [--verbose] [--human-readable] PATH...\n"
+      "\n"
+      "Shows the space use and savings of vdofs volumes, like vdostats. PATH is a vdofs\n"
+      "mountpoint (all its volumes), a volume file inside one, or an unmounted backing store.\n"
+      "\n"
+      "  --json              one JSON object mapping each volume name to all its statistics\n"
+      "  -v, --verbose       every statistic, one per line\n"
+      "  -h, --human-readable  sizes in K/M/G/T instead of 1K-blocks\n"
+      "  --help              this help\n"
+      "\n"
+      "Columns: 1K-blocks = the whole backing store; Used = data blocks + metadata (block map,\n"
+      "journal, reference counts, dedupe index); Use%% = Used/1K-blocks; Space-Saving%% =\n"
+      "(logical blocks used - data blocks used) / logical blocks used.\n");
 }
 
 }  // namespace
@@ -175,10 +177,18 @@ int main(int argc, char** argv) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "vh", longopts, nullptr)) != -1) {
     switch (c) {
-      case kJson: json = true; break;
-      case 'v': verbose = true; break;
-      case 'h': hr = true; break;
-      case kHelp: usage(stdout); return 0;
+      case kJson:
+        json = true;
+        break;
+      case 'v':
+        verbose = true;
+        break;
+      case 'h':
+        hr = true;
+        break;
+      case kHelp:
+        usage(stdout);
+        return 0;
       default:
         fprintf(stderr, "vdofs-stats: unknown option '%s'\n", argv[optind - 1]);
         usage(stderr);
@@ -223,7 +233,8 @@ int main(int argc, char** argv) {
         }
       }
       if (!found) {
-        fprintf(stderr, "vdofs-stats: %s: not a vdofs mountpoint (no volumes found)\n", path.c_str());
+        fprintf(stderr, "vdofs-stats: %s: not a vdofs mountpoint (no volumes found)\n",
+                path.c_str());
         rc = 1;
       }
       continue;
@@ -254,8 +265,8 @@ int main(int argc, char** argv) {
   }
   size_t width = 6;
   for (auto& r : reports) width = std::max(width, r.device.size());
-  printf("%-*s %10s %10s %10s %4s %13s\n", static_cast<int>(width), "Device", hr ? "Size" : "1K-blocks", "Used",
-         "Available", "Use%", "Space-Saving%");
+  printf("%-*s %10s %10s %10s %4s %13s\n", static_cast<int>(width), "Device",
+         hr ? "Size" : "1K-blocks", "Used", "Available", "Use%", "Space-Saving%");
   for (auto& r : reports) {
     uint64_t total = r.num("physical_blocks") * 4;
     uint64_t used = (r.num("data_blocks_used") + r.num("overhead_blocks_used")) * 4;
@@ -264,8 +275,8 @@ int main(int argc, char** argv) {
     std::string saving = r.get("saving_percent");
     saving = saving.empty() || saving == "null" ? "N/A" : saving + "%";
     if (hr) {
-      printf("%-*s %10s %10s %10s %3u%% %13s\n", static_cast<int>(width), r.device.c_str(), human(total).c_str(),
-             human(used).c_str(), human(avail).c_str(), pct, saving.c_str());
+      printf("%-*s %10s %10s %10s %3u%% %13s\n", static_cast<int>(width), r.device.c_str(),
+             human(total).c_str(), human(used).c_str(), human(avail).c_str(), pct, saving.c_str());
     } else {
       printf("%-*s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %3u%% %13s\n", static_cast<int>(width),
              r.device.c_str(), total, used, avail, pct, saving.c_str());

@@ -21,7 +21,8 @@ bool g_progress = false;
 
 void progress(const char* phase, uint64_t done, uint64_t total) {
   if (!g_progress) return;
-  fprintf(stderr, "\rvdofs-check: %s: %3llu%%", phase, static_cast<unsigned long long>(total ? done * 100 / total : 100));
+  fprintf(stderr, "\rvdofs-check: %s: %3llu%%", phase,
+          static_cast<unsigned long long>(total ? done * 100 / total : 100));
   if (done == total) fprintf(stderr, "\n");
 }
 
@@ -65,14 +66,24 @@ int main(int argc, char** argv) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "nvh", longopts, nullptr)) != -1) {
     switch (c) {
-      case kRepair: repair = true; break;
-      case 'n': no_modify = true; break;
-      case 'v': verbose = true; break;
-      case 'h': help(); return 0;
-      default: return usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
+      case kRepair:
+        repair = true;
+        break;
+      case 'n':
+        no_modify = true;
+        break;
+      case 'v':
+        verbose = true;
+        break;
+      case 'h':
+        help();
+        return 0;
+      default:
+        return usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
-  if (optind != argc - 1) return usage_error(optind == argc ? "missing BACKING" : "too many arguments");
+  if (optind != argc - 1)
+    return usage_error(optind == argc ? "missing BACKING" : "too many arguments");
   if (repair && no_modify) return usage_error("--repair and --no-modify contradict each other");
   const std::string backing = argv[optind];
   g_progress = verbose || isatty(2);
@@ -96,10 +107,13 @@ int main(int argc, char** argv) {
     return 8;
   }
   format::VolumeState state = header->super.state;
-  printf("%s: volume '%s', state %s\n", backing.c_str(), header->geometry.name.c_str(), format::state_name(state));
+  printf("%s: volume '%s', state %s\n", backing.c_str(), header->geometry.name.c_str(),
+         format::state_name(state));
 
   if (state == format::VolumeState::kDirty && no_modify) {
-    fprintf(stderr, "vdofs-check: %s: the volume was not shut down cleanly; run without --no-modify to recover it first\n",
+    fprintf(stderr,
+            "vdofs-check: %s: the volume was not shut down cleanly; run without --no-modify to "
+            "recover it first\n",
             backing.c_str());
     return 8;
   }
@@ -109,34 +123,44 @@ int main(int argc, char** argv) {
   co.progress = &progress;
   static std::string name;
   name = backing;
-  auto report = engine::check_and_repair(**dev, co, [](const char* m) { printf("%s: %s\n", name.c_str(), m); });
+  auto report = engine::check_and_repair(
+      **dev, co, [](const char* m) { printf("%s: %s\n", name.c_str(), m); });
   if (!report) {
     fprintf(stderr, "vdofs-check: %s: %s\n", backing.c_str(), report.error().message().c_str());
     return 8;
   }
   const engine::CheckReport& r = *report;
-  printf("%s: %llu of %llu logical blocks mapped (%llu to the zero block), %llu data blocks referenced %llu times, %llu block-map pages\n",
-         backing.c_str(), static_cast<unsigned long long>(r.mapped_lbns), static_cast<unsigned long long>(r.logical_blocks),
-         static_cast<unsigned long long>(r.zero_lbns), static_cast<unsigned long long>(r.referenced_blocks),
-         static_cast<unsigned long long>(r.references), static_cast<unsigned long long>(r.tree_pages));
+  printf(
+      "%s: %llu of %llu logical blocks mapped (%llu to the zero block), %llu data blocks "
+      "referenced %llu times, %llu block-map pages\n",
+      backing.c_str(), static_cast<unsigned long long>(r.mapped_lbns),
+      static_cast<unsigned long long>(r.logical_blocks),
+      static_cast<unsigned long long>(r.zero_lbns),
+      static_cast<unsigned long long>(r.referenced_blocks),
+      static_cast<unsigned long long>(r.references), static_cast<unsigned long long>(r.tree_pages));
   for (const auto& p : r.problems) printf("  %s\n", p.c_str());
   uint64_t n = r.problem_count();
   if (n == 0) {
     printf("%s: consistent\n", backing.c_str());
-    const bool left_read_only = state == format::VolumeState::kReadOnly || state == format::VolumeState::kForceRebuild;
+    const bool left_read_only =
+        state == format::VolumeState::kReadOnly || state == format::VolumeState::kForceRebuild;
     if (repair && left_read_only) {
-      printf("%s: marked clean and writable (was %s)\n", backing.c_str(), format::state_name(state));
+      printf("%s: marked clean and writable (was %s)\n", backing.c_str(),
+             format::state_name(state));
       return 1;
     }
     return 0;
   }
-  printf("%s: %llu problems: %llu reference counts wrong, %llu bad mappings, %llu unreadable block-map pages, %llu unreadable reference-count sectors\n",
-         backing.c_str(), static_cast<unsigned long long>(n), static_cast<unsigned long long>(r.refcount_mismatches),
-         static_cast<unsigned long long>(r.bad_mappings), static_cast<unsigned long long>(r.bad_pages),
-         static_cast<unsigned long long>(r.bad_ref_sectors));
+  printf(
+      "%s: %llu problems: %llu reference counts wrong, %llu bad mappings, %llu unreadable "
+      "block-map pages, %llu unreadable reference-count sectors\n",
+      backing.c_str(), static_cast<unsigned long long>(n),
+      static_cast<unsigned long long>(r.refcount_mismatches),
+      static_cast<unsigned long long>(r.bad_mappings), static_cast<unsigned long long>(r.bad_pages),
+      static_cast<unsigned long long>(r.bad_ref_sectors));
   if (r.repaired) {
-    printf("%s: repaired: %llu blocks rewritten; the volume is clean and writable\n", backing.c_str(),
-           static_cast<unsigned long long>(r.repairs));
+    printf("%s: repaired: %llu blocks rewritten; the volume is clean and writable\n",
+           backing.c_str(), static_cast<unsigned long long>(r.repairs));
     return 1;
   }
   printf("%s: run vdofs-check --repair to rebuild the reference counts\n", backing.c_str());

@@ -57,12 +57,13 @@ uint64_t default_index_memory(uint64_t physical_blocks) {
 Result<FormatPlan> plan_format(const FormatOptions& o, FormatPlan* partial) {
   FormatPlan plan;
   format::Geometry& g = plan.geometry;
-  if (o.name.empty() || o.name.size() > format::kMaxNameLength || o.name.find('/') != std::string::npos ||
-      o.name == "." || o.name == "..")
+  if (o.name.empty() || o.name.size() > format::kMaxNameLength ||
+      o.name.find('/') != std::string::npos || o.name == "." || o.name == "..")
     return errc::invalid_argument;
   g.name = o.name;
   uint32_t slab_bits = o.slab_bits ? o.slab_bits : default_slab_bits(o.physical_blocks);
-  uint32_t journal = o.journal_blocks ? o.journal_blocks : default_journal_blocks(o.physical_blocks);
+  uint32_t journal =
+      o.journal_blocks ? o.journal_blocks : default_journal_blocks(o.physical_blocks);
   uint64_t memory = o.index_memory ? o.index_memory : default_index_memory(o.physical_blocks);
   g.index_memory = memory;
   g.sparse_index = o.sparse_index;
@@ -82,7 +83,8 @@ Result<FormatPlan> plan_format(const FormatOptions& o, FormatPlan* partial) {
     uint64_t d = layout.data_capacity();
     plan.logical_blocks = d - (d / format::kEntriesPerPage + 1) - 3;
   }
-  if (plan.logical_blocks == 0 || plan.logical_blocks > kMaxLogicalBlocks) return errc::invalid_argument;
+  if (plan.logical_blocks == 0 || plan.logical_blocks > kMaxLogicalBlocks)
+    return errc::invalid_argument;
   g.nonce = random_u64();
   uint64_t u1 = random_u64(), u2 = random_u64();
   memcpy(g.uuid.data(), &u1, 8);

@@ -18,7 +18,7 @@ struct FormatOptions {
   uint32_t slab_bits = 0;        // 0 = chosen from the physical size
   uint64_t index_memory = 0;     // 0 = sized to the volume
   bool sparse_index = false;
-  uint32_t journal_blocks = 0;   // 0 = chosen from the physical size
+  uint32_t journal_blocks = 0;  // 0 = chosen from the physical size
   std::string name = "vol0";
 };
 

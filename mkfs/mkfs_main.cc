@@ -14,8 +14,8 @@
 #include "engine/format/geometry.h"
 #include "engine/format/layout.h"
 #include "engine/io/file_device.h"
-#include "mkfs/formatter.h"
 #include "index/index.h"
+#include "mkfs/formatter.h"
 #include "mkfs/signatures.h"
 
 using namespace vdofs;
@@ -52,7 +52,8 @@ void help() {
       "  --name NAME            file name of the volume inside the mount (default: BACKING's base\n"
       "                         name without extension)\n"
       "  --slab-size SIZE       allocation unit of physical space, a power of two from 64K to\n"
-      "                         32G (default: about 1/16 of the device, 16M..2G); fixes the largest\n"
+      "                         32G (default: about 1/16 of the device, 16M..2G); fixes the "
+      "largest\n"
       "                         physical size the volume can reach (8192 slabs)\n"
       "  --index-memory SIZE    RAM for the dedupe index, 16M or more (default: 4 bytes per\n"
       "                         physical block, a dedupe window as large as the volume)\n"
@@ -81,8 +82,8 @@ void progress(uint64_t done, uint64_t total) {
   if (!g_progress) return;
   if (done == total || done % std::max<uint64_t>(1, total / 100) == 0) {
     fprintf(stderr, "\rmkfs.vdofs: writing reference counts: %3llu%% (%llu/%llu slabs)",
-            static_cast<unsigned long long>(done * 100 / total), static_cast<unsigned long long>(done),
-            static_cast<unsigned long long>(total));
+            static_cast<unsigned long long>(done * 100 / total),
+            static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
     if (done == total) fprintf(stderr, "\n");
   }
 }
@@ -99,20 +100,19 @@ std::string default_name(const std::string& path) {
 
 int main(int argc, char** argv) {
   enum { kLogical = 1000, kPhysical, kName, kSlab, kIndexMemory, kSparse, kForce, kJournal };
-  static const option longopts[] = {
-      {"logical-size", required_argument, nullptr, kLogical},
-      {"physical-size", required_argument, nullptr, kPhysical},
-      {"name", required_argument, nullptr, kName},
-      {"slab-size", required_argument, nullptr, kSlab},
-      {"index-memory", required_argument, nullptr, kIndexMemory},
-      {"sparse-index", no_argument, nullptr, kSparse},
-      {"journal-size", required_argument, nullptr, kJournal},
-      {"force", no_argument, nullptr, kForce},
-      {"verbose", no_argument, nullptr, 'v'},
-      {"quiet", no_argument, nullptr, 'q'},
-      {"version", no_argument, nullptr, 'V'},
-      {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0}};
+  static const option longopts[] = {{"logical-size", required_argument, nullptr, kLogical},
+                                    {"physical-size", required_argument, nullptr, kPhysical},
+                                    {"name", required_argument, nullptr, kName},
+                                    {"slab-size", required_argument, nullptr, kSlab},
+                                    {"index-memory", required_argument, nullptr, kIndexMemory},
+                                    {"sparse-index", no_argument, nullptr, kSparse},
+                                    {"journal-size", required_argument, nullptr, kJournal},
+                                    {"force", no_argument, nullptr, kForce},
+                                    {"verbose", no_argument, nullptr, 'v'},
+                                    {"quiet", no_argument, nullptr, 'q'},
+                                    {"version", no_argument, nullptr, 'V'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   uint64_t logical = 0, physical = 0, slab = 0, index_memory = 0, journal = 0;
   std::string name;
   bool sparse = false, force = false, verbose = false, quiet = false;
@@ -120,19 +120,44 @@ int main(int argc, char** argv) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "vqVh", longopts, nullptr)) != -1) {
     switch (c) {
-      case kLogical: logical = size_arg("--logical-size", optarg); break;
-      case kPhysical: physical = size_arg("--physical-size", optarg); break;
-      case kName: name = optarg; break;
-      case kSlab: slab = size_arg("--slab-size", optarg); break;
-      case kIndexMemory: index_memory = size_arg("--index-memory", optarg); break;
-      case kJournal: journal = size_arg("--journal-size", optarg); break;
-      case kSparse: sparse = true; break;
-      case kForce: force = true; break;
-      case 'v': verbose = true; break;
-      case 'q': quiet = true; break;
-      case 'V': printf("mkfs.vdofs %s (on-disk format %u)\n", VDOFS_VERSION, format::kFormatVersion); return 0;
-      case 'h': help(); return 0;
-      default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
+      case kLogical:
+        logical = size_arg("--logical-size", optarg);
+        break;
+      case kPhysical:
+        physical = size_arg("--physical-size", optarg);
+        break;
+      case kName:
+        name = optarg;
+        break;
+      case kSlab:
+        slab = size_arg("--slab-size", optarg);
+        break;
+      case kIndexMemory:
+        index_memory = size_arg("--index-memory", optarg);
+        break;
+      case kJournal:
+        journal = size_arg("--journal-size", optarg);
+        break;
+      case kSparse:
+        sparse = true;
+        break;
+      case kForce:
+        force = true;
+        break;
+      case 'v':
+        verbose = true;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'V':
+        printf("mkfs.vdofs %s (on-disk format %u)\n", VDOFS_VERSION, format::kFormatVersion);
+        return 0;
+      case 'h':
+        help();
+        return 0;
+      default:
+        usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
   if (optind != argc - 1) usage_error(optind == argc ? "missing BACKING" : "too many arguments");
@@ -140,11 +165,12 @@ int main(int argc, char** argv) {
   const std::string backing = g_backing;
   g_progress = verbose || (!quiet && isatty(2));
 
-  if (!name.empty() && (name.size() > format::kMaxNameLength || name.find('/') != std::string::npos ||
-                        name == "." || name == ".."))
+  if (!name.empty() && (name.size() > format::kMaxNameLength ||
+                        name.find('/') != std::string::npos || name == "." || name == ".."))
     usage_error("--name must be 1-63 characters without '/'");
   if (name.empty()) name = default_name(backing);
-  if (index_memory && index_memory < index::kMinIndexMemory) usage_error("--index-memory must be at least 16M");
+  if (index_memory && index_memory < index::kMinIndexMemory)
+    usage_error("--index-memory must be at least 16M");
   uint32_t slab_bits = 0;
   if (slab) {
     if ((slab & (slab - 1)) != 0) usage_error("--slab-size must be a power of two");
@@ -156,17 +182,20 @@ int main(int argc, char** argv) {
   uint32_t journal_blocks = 0;
   if (journal) {
     uint64_t jb = journal / kBlockSize;
-    if ((jb & (jb - 1)) != 0 || jb < 16 || jb > (1u << 20)) usage_error("--journal-size must be a power of two from 64K to 4G");
+    if ((jb & (jb - 1)) != 0 || jb < 16 || jb > (1u << 20))
+      usage_error("--journal-size must be a power of two from 64K to 4G");
     journal_blocks = static_cast<uint32_t>(jb);
   }
-  if (logical > kMaxLogicalBlocks * kBlockSize) usage_error("--logical-size is larger than the 4P maximum");
+  if (logical > kMaxLogicalBlocks * kBlockSize)
+    usage_error("--logical-size is larger than the 4P maximum");
 
   // Create or extend a regular file; check a block device's size.
   struct stat st {};
   bool exists = stat(backing.c_str(), &st) == 0;
   if (!exists && errno != ENOENT) die(strerror(errno));
   if (exists && S_ISDIR(st.st_mode)) die("is a directory");
-  if (exists && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) die("not a regular file or block device");
+  if (exists && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+    die("not a regular file or block device");
   bool created = false;
   if (!exists) {
     if (!physical) die("does not exist; give --physical-size to create it");
@@ -185,14 +214,17 @@ int main(int argc, char** argv) {
   auto& dev = **dev_or;
   uint64_t have = dev.block_count() * kBlockSize;
   if (!dev.is_block_device()) {
-    if (have % kBlockSize != 0 && !physical) die("file size is not a multiple of 4096 bytes; give --physical-size");
+    if (have % kBlockSize != 0 && !physical)
+      die("file size is not a multiple of 4096 bytes; give --physical-size");
     if (physical > have) {
-      if (ftruncate(dev.fd(), static_cast<off_t>(physical)) != 0) die(std::string("cannot extend: ") + strerror(errno));
+      if (ftruncate(dev.fd(), static_cast<off_t>(physical)) != 0)
+        die(std::string("cannot extend: ") + strerror(errno));
     }
     if (!physical) physical = have;
     if (physical == 0) die("is empty; give --physical-size");
   } else {
-    if (physical > have) die("--physical-size is larger than the device (" + format_size(have) + ")");
+    if (physical > have)
+      die("--physical-size is larger than the device (" + format_size(have) + ")");
     if (!physical) physical = have - have % kBlockSize;
   }
 
@@ -223,7 +255,8 @@ int main(int argc, char** argv) {
     if (plan.error() == make_error_code(errc::too_small))
       die(format_size(physical) + " is too small: this volume needs at least " +
           format_size(partial.minimum_physical_blocks * kBlockSize) +
-          " (metadata, dedupe index and one slab); give a larger --physical-size or a smaller --slab-size/--index-memory");
+          " (metadata, dedupe index and one slab); give a larger --physical-size or a smaller "
+          "--slab-size/--index-memory");
     die("cannot plan the format: " + plan.error().message());
   }
   auto done = mkfs::format_volume(**dev_or, fo, progress);
@@ -234,21 +267,27 @@ int main(int argc, char** argv) {
   if (quiet) return 0;
   const auto& g = done->geometry;
   format::Layout layout(g);
-  printf("Formatted %s as vdofs volume '%s' (uuid %s)\n", backing.c_str(), g.name.c_str(), g.uuid_string().c_str());
-  printf("  logical size:        %s (%llu blocks)\n", format_size(done->logical_blocks * kBlockSize).c_str(),
+  printf("Formatted %s as vdofs volume '%s' (uuid %s)\n", backing.c_str(), g.name.c_str(),
+         g.uuid_string().c_str());
+  printf("  logical size:        %s (%llu blocks)\n",
+         format_size(done->logical_blocks * kBlockSize).c_str(),
          static_cast<unsigned long long>(done->logical_blocks));
   printf("  physical size:       %s\n", format_size(g.physical_blocks * kBlockSize).c_str());
-  printf("  data capacity:       %s\n", format_size(done->data_capacity_blocks * kBlockSize).c_str());
+  printf("  data capacity:       %s\n",
+         format_size(done->data_capacity_blocks * kBlockSize).c_str());
   printf("  slabs:               %llu x %s\n", static_cast<unsigned long long>(done->slab_count),
          format_size(layout.slab_blocks() * kBlockSize).c_str());
-  printf("  can grow to:         %s physical (8192 slabs)\n", format_size(done->max_physical_blocks * kBlockSize).c_str());
+  printf("  can grow to:         %s physical (8192 slabs)\n",
+         format_size(done->max_physical_blocks * kBlockSize).c_str());
   printf("  dedupe index:        %s RAM, %s (%s on disk)\n", format_size(g.index_memory).c_str(),
-         g.sparse_index ? "sparse" : "dense", format_size(layout.index_blocks() * kBlockSize).c_str());
-  printf("  recovery journal:    %s\n", format_size(uint64_t{layout.journal_blocks()} * kBlockSize).c_str());
+         g.sparse_index ? "sparse" : "dense",
+         format_size(layout.index_blocks() * kBlockSize).c_str());
+  printf("  recovery journal:    %s\n",
+         format_size(uint64_t{layout.journal_blocks()} * kBlockSize).c_str());
   if (verbose) {
     for (const auto& r : g.regions)
-      printf("  region %u: blocks %llu..%llu\n", static_cast<unsigned>(r.id), static_cast<unsigned long long>(r.start),
-             static_cast<unsigned long long>(r.end()));
+      printf("  region %u: blocks %llu..%llu\n", static_cast<unsigned>(r.id),
+             static_cast<unsigned long long>(r.start), static_cast<unsigned long long>(r.end()));
   }
   return 0;
 }

@@ -9,7 +9,8 @@
 
 namespace vdofs::mkfs {
 
-// "" when nothing is recognised, else a description such as "a vdofs volume" or "an ext4 filesystem".
+// "" when nothing is recognised, else a description such as "a vdofs volume" or "an ext4
+// filesystem".
 Result<std::string> detect_signature(io::BlockDevice& device);
 
 }  // namespace vdofs::mkfs

@@ -10,7 +10,7 @@ namespace vdofs {
 #define VDOFS_CHECK(cond, ...)                                           \
   do {                                                                   \
     if (__builtin_expect(!(cond), 0))                                    \
-      ::vdofs::check_failed(__FILE__, __LINE__, #cond, " " __VA_ARGS__);  \
+      ::vdofs::check_failed(__FILE__, __LINE__, #cond, " " __VA_ARGS__); \
   } while (0)
 
 #ifdef NDEBUG

@@ -19,7 +19,8 @@ class Countdown {
     if (s->fetch_sub(1, std::memory_order_acq_rel) == 1) s->notify_all();
   }
   void wait() const {
-    for (uint32_t v = state_->load(std::memory_order_acquire); v != 0; v = state_->load(std::memory_order_acquire))
+    for (uint32_t v = state_->load(std::memory_order_acquire); v != 0;
+         v = state_->load(std::memory_order_acquire))
       state_->wait(v);
   }
 

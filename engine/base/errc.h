@@ -10,22 +10,22 @@ namespace vdofs {
 
 enum class errc {
   ok = 0,
-  no_space = 1,           // no free physical block and no dedupe possible
-  read_only,              // the volume is in read-only mode
-  checksum_mismatch,      // a metadata block failed its CRC32C
-  bad_magic,              // not a vdofs volume (geometry magic missing)
-  bad_version,            // a vdofs volume of a version this build cannot read
-  bad_nonce,              // a metadata block belongs to another volume/format
-  corrupt_metadata,       // metadata decodes but is impossible (refcount underflow, bad pointer)
-  corrupt_journal,        // the recovery journal cannot be replayed
-  out_of_range,           // LBN or PBN outside the volume
-  invalid_argument,       // a caller passed something impossible
-  component_busy,         // operation refused because something else is running
-  shutting_down,          // the volume is stopping
-  timed_out,              // a bounded wait expired (index advice, drain)
-  io_error,               // an injected or unspecified I/O failure
-  too_small,              // a size below what the format needs
-  exists,                 // a signature of a volume/filesystem is already there
+  no_space = 1,       // no free physical block and no dedupe possible
+  read_only,          // the volume is in read-only mode
+  checksum_mismatch,  // a metadata block failed its CRC32C
+  bad_magic,          // not a vdofs volume (geometry magic missing)
+  bad_version,        // a vdofs volume of a version this build cannot read
+  bad_nonce,          // a metadata block belongs to another volume/format
+  corrupt_metadata,   // metadata decodes but is impossible (refcount underflow, bad pointer)
+  corrupt_journal,    // the recovery journal cannot be replayed
+  out_of_range,       // LBN or PBN outside the volume
+  invalid_argument,   // a caller passed something impossible
+  component_busy,     // operation refused because something else is running
+  shutting_down,      // the volume is stopping
+  timed_out,          // a bounded wait expired (index advice, drain)
+  io_error,           // an injected or unspecified I/O failure
+  too_small,          // a size below what the format needs
+  exists,             // a signature of a volume/filesystem is already there
 };
 
 const std::error_category& vdofs_category() noexcept;

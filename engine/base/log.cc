@@ -21,9 +21,12 @@ void emit(Level lv, const char* tag, const char* fmt, va_list ap) {
   char line[1024];
   if (g_syslog.load(std::memory_order_relaxed)) {
     int n0 = snprintf(line, sizeof line, "%s", tag);
-    vsnprintf(line + (n0 > 0 ? n0 : 0), sizeof line - static_cast<size_t>(n0 > 0 ? n0 : 0), fmt, ap);
-    int pri = lv == Level::kError ? LOG_ERR : lv == Level::kWarning ? LOG_WARNING
-              : lv == Level::kInfo ? LOG_INFO : LOG_DEBUG;
+    vsnprintf(line + (n0 > 0 ? n0 : 0), sizeof line - static_cast<size_t>(n0 > 0 ? n0 : 0), fmt,
+              ap);
+    int pri = lv == Level::kError     ? LOG_ERR
+              : lv == Level::kWarning ? LOG_WARNING
+              : lv == Level::kInfo    ? LOG_INFO
+                                      : LOG_DEBUG;
     syslog(pri, "%s", line);
     return;
   }
@@ -36,7 +39,9 @@ void emit(Level lv, const char* tag, const char* fmt, va_list ap) {
   if (n < 0) return;
   size_t used = static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1;
   int m = vsnprintf(line + used, sizeof line - used, fmt, ap);
-  if (m > 0) used += static_cast<size_t>(m) < sizeof line - used ? static_cast<size_t>(m) : sizeof line - used - 1;
+  if (m > 0)
+    used += static_cast<size_t>(m) < sizeof line - used ? static_cast<size_t>(m)
+                                                        : sizeof line - used - 1;
   if (used >= sizeof line - 1) used = sizeof line - 2;
   line[used++] = '\n';
   ssize_t w = ::write(g_fd.load(std::memory_order_relaxed), line, used);

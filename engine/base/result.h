@@ -20,7 +20,7 @@ class [[nodiscard]] Result {
   using value_type = T;
 
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(std::error_code ec) : v_(std::in_place_index<1>, ec) {       // NOLINT
+  Result(std::error_code ec) : v_(std::in_place_index<1>, ec) {      // NOLINT
     assert(ec && "a Result error must be a real error");
   }
   template <typename E, typename = std::enable_if_t<std::is_error_code_enum_v<E>>>
@@ -76,11 +76,11 @@ inline Result<void> ok() { return {}; }
 }  // namespace vdofs
 
 // Propagate an error from an expression returning Result<...>.
-#define VDOFS_TRY(expr)                                  \
-  do {                                                   \
-    if (auto vdofs_try_r_ = (expr); !vdofs_try_r_) {     \
-      return vdofs_try_r_.error();                       \
-    }                                                    \
+#define VDOFS_TRY(expr)                              \
+  do {                                               \
+    if (auto vdofs_try_r_ = (expr); !vdofs_try_r_) { \
+      return vdofs_try_r_.error();                   \
+    }                                                \
   } while (0)
 
 #define VDOFS_CONCAT_INNER(a, b) a##b

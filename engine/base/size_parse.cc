@@ -22,14 +22,29 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   int shift = 0;
   if (!rest.empty()) {
     switch (toupper(static_cast<unsigned char>(rest[0]))) {
-      case 'K': shift = 10; break;
-      case 'M': shift = 20; break;
-      case 'G': shift = 30; break;
-      case 'T': shift = 40; break;
-      case 'P': shift = 50; break;
-      case 'E': shift = 60; break;
-      case 'B': shift = 0; break;
-      default: return std::nullopt;
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      case 'P':
+        shift = 50;
+        break;
+      case 'E':
+        shift = 60;
+        break;
+      case 'B':
+        shift = 0;
+        break;
+      default:
+        return std::nullopt;
     }
     if (shift != 0 || toupper(static_cast<unsigned char>(rest[0])) != 'B') rest.remove_prefix(1);
     if (rest == "iB" || rest == "ib" || rest == "B" || rest == "b") rest = {};

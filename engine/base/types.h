@@ -27,7 +27,7 @@ inline constexpr Pbn kZeroPbn = Pbn{0};
 
 inline constexpr uint64_t kMaxLogicalBlocks = uint64_t{1} << 40;   // 4 PiB
 inline constexpr uint64_t kMaxPhysicalBlocks = uint64_t{1} << 36;  // 256 TiB
-inline constexpr uint8_t kMaxReferences = 254;                      // VDO's cap per block
+inline constexpr uint8_t kMaxReferences = 254;                     // VDO's cap per block
 
 // How a logical block is mapped (4 bits in a block map entry).
 enum class MappingState : uint8_t {

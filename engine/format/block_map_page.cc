@@ -24,9 +24,7 @@ uint32_t metadata_seed(uint64_t nonce, uint64_t pbn) {
   return crc32c(b, sizeof b);
 }
 
-uint64_t encode_mapping(Mapping m) {
-  return (raw(m.pbn) << 4) | static_cast<uint64_t>(m.state);
-}
+uint64_t encode_mapping(Mapping m) { return (raw(m.pbn) << 4) | static_cast<uint64_t>(m.state); }
 
 Mapping decode_mapping(uint64_t v) {
   return Mapping{Pbn{(v >> 4) & (kMaxPhysicalBlocks - 1)}, static_cast<MappingState>(v & 0xF)};

@@ -12,7 +12,8 @@ inline uint8_t get_u8(const std::byte* p) { return std::to_integer<uint8_t>(p[0]
 
 template <typename T, int N = sizeof(T)>
 inline void put_le(std::byte* p, T v) {
-  for (int i = 0; i < N; ++i) p[i] = std::byte(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
+  for (int i = 0; i < N; ++i)
+    p[i] = std::byte(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
 }
 template <typename T, int N = sizeof(T)>
 inline T get_le(const std::byte* p) {

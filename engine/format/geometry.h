@@ -43,7 +43,7 @@ struct Geometry {
   uint32_t journal_blocks = 0;   // recovery journal length (a power of two)
   uint64_t index_memory = 0;     // bytes of RAM for the dedupe index
   bool sparse_index = false;
-  std::string name;              // file name inside the mount
+  std::string name;  // file name inside the mount
   std::array<Region, kRegionCount> regions{};
 
   const Region& region(RegionId id) const;

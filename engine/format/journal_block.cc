@@ -50,14 +50,15 @@ void encode_journal_block(const JournalBlockHeader& h, std::span<const JournalEn
     put_u8(sec + 5, static_cast<uint8_t>(s));
     put_u8(sec + 6, static_cast<uint8_t>(n));
     put_u64(sec + 8, h.sequence);
-    for (size_t i = 0; i < n; ++i) encode_entry(entries[next + i], sec + kSectorHeader + i * kEntrySize);
+    for (size_t i = 0; i < n; ++i)
+      encode_entry(entries[next + i], sec + kSectorHeader + i * kEntrySize);
     next += n;
     put_u32(sec, crc32c(seed, sec + 4, kSectorSize - 4));
   }
 }
 
-Result<JournalBlock> decode_journal_block(std::span<const std::byte, kBlockSize> in,
-                                          uint64_t nonce, uint64_t location) {
+Result<JournalBlock> decode_journal_block(std::span<const std::byte, kBlockSize> in, uint64_t nonce,
+                                          uint64_t location) {
   uint32_t seed = metadata_seed(nonce, location);
   const std::byte* s0 = in.data();
   if (get_u32(s0) != crc32c(seed, s0 + 4, kSectorSize - 4)) return errc::checksum_mismatch;
@@ -78,7 +79,8 @@ Result<JournalBlock> decode_journal_block(std::span<const std::byte, kBlockSize>
     if (n > kJournalEntriesPerSector) break;
     for (uint8_t i = 0; i < n; ++i) {
       JournalEntry e = decode_entry(sec + kSectorHeader + i * kEntrySize);
-      if (e.op != JournalOp::kDataRemap && e.op != JournalOp::kTreePage) return errc::corrupt_journal;
+      if (e.op != JournalOp::kDataRemap && e.op != JournalOp::kTreePage)
+        return errc::corrupt_journal;
       b.entries.push_back(e);
     }
     if (n < kJournalEntriesPerSector) break;

@@ -54,8 +54,8 @@ void encode_journal_block(const JournalBlockHeader& h, std::span<const JournalEn
                           uint64_t location, std::span<std::byte, kBlockSize> out);
 // Decodes the header (fails if sector 0 is invalid) and the longest valid prefix of entries:
 // it stops at the first sector that is invalid, from another sequence, or not full.
-Result<JournalBlock> decode_journal_block(std::span<const std::byte, kBlockSize> in,
-                                          uint64_t nonce, uint64_t location);
+Result<JournalBlock> decode_journal_block(std::span<const std::byte, kBlockSize> in, uint64_t nonce,
+                                          uint64_t location);
 
 inline uint64_t tree_page_key(uint32_t level, uint64_t index) {
   return (uint64_t{level} << 38) | index;

@@ -18,7 +18,7 @@
 namespace vdofs::format {
 
 inline constexpr uint32_t kBlockMapRootCount = 60;
-inline constexpr uint32_t kMinSlabBits = 4;  // 64 KiB slabs for tiny test volumes
+inline constexpr uint32_t kMinSlabBits = 4;   // 64 KiB slabs for tiny test volumes
 inline constexpr uint32_t kMaxSlabBits = 23;  // 32 GiB
 inline constexpr uint32_t kMaxSlabs = 8192;
 inline constexpr uint32_t kRefCountsPerBlock = 3968;  // 8 sectors x 496 counts

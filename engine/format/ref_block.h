@@ -1,8 +1,9 @@
 // Reference-count blocks: the tail of every slab. 8 sectors of {crc32c u32, tag u8, sector u8,
 // reserved u16, stamp u64, 496 one-byte counts}: 3968 counts per block. The stamp is the first
 // recovery-journal point ((sequence << 8) | entry) whose increments and decrements the sector's
-// counts do NOT yet include; replay applies to it only entries at or after that point. Per-sector stamps and checksums make
-// a torn write harmless: each sector is wholly old or wholly new and carries its own stamp.
+// counts do NOT yet include; replay applies to it only entries at or after that point. Per-sector
+// stamps and checksums make a torn write harmless: each sector is wholly old or wholly new and
+// carries its own stamp.
 #pragma once
 
 #include <array>

@@ -14,11 +14,16 @@ constexpr size_t kCrcOffset = kBlockSize - 4;
 
 const char* state_name(VolumeState s) {
   switch (s) {
-    case VolumeState::kNew: return "new";
-    case VolumeState::kClean: return "clean";
-    case VolumeState::kDirty: return "dirty";
-    case VolumeState::kReadOnly: return "read-only";
-    case VolumeState::kForceRebuild: return "force-rebuild";
+    case VolumeState::kNew:
+      return "new";
+    case VolumeState::kClean:
+      return "clean";
+    case VolumeState::kDirty:
+      return "dirty";
+    case VolumeState::kReadOnly:
+      return "read-only";
+    case VolumeState::kForceRebuild:
+      return "force-rebuild";
   }
   return "unknown";
 }
@@ -63,7 +68,8 @@ Result<SuperBlock> decode_super_block(std::span<const std::byte, kBlockSize> in,
   sb.index_save_slot = get_u64(p + 80);
   sb.index_save_generation = get_u64(p + 88);
   sb.mount_epoch = get_u64(p + 96);
-  if (sb.logical_blocks == 0 || sb.logical_blocks > kMaxLogicalBlocks) return errc::corrupt_metadata;
+  if (sb.logical_blocks == 0 || sb.logical_blocks > kMaxLogicalBlocks)
+    return errc::corrupt_metadata;
   return sb;
 }
 

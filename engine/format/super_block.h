@@ -30,7 +30,7 @@ struct SuperBlock {
   uint64_t logical_blocks_used = 0;  // exact when state is clean/new
   uint64_t complete_recoveries = 0;
   uint64_t read_only_recoveries = 0;
-  uint64_t index_save_slot = 0;      // which index save slot holds the last clean save (0 = none)
+  uint64_t index_save_slot = 0;  // which index save slot holds the last clean save (0 = none)
   uint64_t index_save_generation = 0;
   // Advice proofs (block generations) are valid only within one mount; each writable mount takes
   // a fresh range of kEpochsPerMount epochs from here.

@@ -42,6 +42,11 @@ class BlockDevice {
     }
     return ok();
   }
+  // Hints that these blocks will be read soon (starts reading them asynchronously). Optional.
+  virtual void will_read(uint64_t block, uint64_t blocks) {
+    (void)block;
+    (void)blocks;
+  }
   // Makes every write completed before the call durable.
   virtual Result<void> flush() = 0;
   // A human-readable name for messages (the path for files).

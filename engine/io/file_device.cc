@@ -55,7 +55,8 @@ Result<std::unique_ptr<FileDevice>> FileDevice::open(const std::string& path,
   }
   auto dev = std::unique_ptr<FileDevice>(new FileDevice(path, fd, *size / kBlockSize, bdev));
   if (options.direct_aligned && !options.direct)
-    dev->direct_fd_ = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_DIRECT);
+    dev->direct_fd_ =
+        ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_DIRECT);
   return dev;
 }
 
@@ -68,8 +69,8 @@ Result<void> FileDevice::read(uint64_t block, std::span<std::byte> out) {
   VDOFS_TRY(check_extent(*this, block, out.size()));
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_for(out.data() + done, out.size() - done), out.data() + done, out.size() - done,
-                        static_cast<off_t>(block * kBlockSize + done));
+    ssize_t n = ::pread(fd_for(out.data() + done, out.size() - done), out.data() + done,
+                        out.size() - done, static_cast<off_t>(block * kBlockSize + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return last_errno_code();
@@ -87,8 +88,8 @@ Result<void> FileDevice::write(uint64_t block, std::span<const std::byte> data) 
   VDOFS_TRY(check_extent(*this, block, data.size()));
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd_for(data.data() + done, data.size() - done), data.data() + done, data.size() - done,
-                         static_cast<off_t>(block * kBlockSize + done));
+    ssize_t n = ::pwrite(fd_for(data.data() + done, data.size() - done), data.data() + done,
+                         data.size() - done, static_cast<off_t>(block * kBlockSize + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return last_errno_code();
@@ -96,6 +97,12 @@ Result<void> FileDevice::write(uint64_t block, std::span<const std::byte> data) 
     done += static_cast<size_t>(n);
   }
   return ok();
+}
+
+void FileDevice::will_read(uint64_t block, uint64_t blocks) {
+  if (blocks * kBlockSize >= kDirectMinBytes && direct_fd_ >= 0) return;  // read directly anyway
+  (void)posix_fadvise(fd_, static_cast<off_t>(block * kBlockSize),
+                      static_cast<off_t>(blocks * kBlockSize), POSIX_FADV_WILLNEED);
 }
 
 Result<void> FileDevice::readv(uint64_t block, std::span<const std::span<std::byte>> buffers) {
@@ -133,7 +140,8 @@ Result<void> FileDevice::readv(uint64_t block, std::span<const std::span<std::by
   return ok();
 }
 
-Result<void> FileDevice::writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) {
+Result<void> FileDevice::writev(uint64_t block,
+                                std::span<const std::span<const std::byte>> buffers) {
   size_t total = 0;
   for (auto b : buffers) total += b.size();
   VDOFS_TRY(check_extent(*this, block, total));

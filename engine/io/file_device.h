@@ -31,6 +31,7 @@ class FileDevice final : public BlockDevice {
   Result<void> write(uint64_t block, std::span<const std::byte> data) override;
   Result<void> writev(uint64_t block, std::span<const std::span<const std::byte>> buffers) override;
   Result<void> readv(uint64_t block, std::span<const std::span<std::byte>> buffers) override;
+  void will_read(uint64_t block, uint64_t blocks) override;
   Result<void> flush() override;
   std::string name() const override { return path_; }
 
@@ -41,7 +42,8 @@ class FileDevice final : public BlockDevice {
   FileDevice(std::string path, int fd, uint64_t blocks, bool bdev)
       : path_(std::move(path)), fd_(fd), blocks_(blocks), is_bdev_(bdev) {}
   int fd_for(const void* buf, size_t len) const {
-    return direct_fd_ >= 0 && (reinterpret_cast<uintptr_t>(buf) % kBlockSize) == 0 && len % kBlockSize == 0
+    return direct_fd_ >= 0 && (reinterpret_cast<uintptr_t>(buf) % kBlockSize) == 0 &&
+                   len % kBlockSize == 0
                ? direct_fd_
                : fd_;
   }

@@ -66,7 +66,8 @@ std::unique_ptr<RamDevice> RamDevice::crash(const CrashOptions& options) {
     if (i == torn) {
       Block base = out->durable_.count(w.block) ? out->durable_[w.block] : Block(kBlockSize);
       for (uint32_t s = 0; s < kSectorsPerBlock; ++s) {
-        if (rng() & 1) memcpy(base.data() + s * kSectorSize, w.data.data() + s * kSectorSize, kSectorSize);
+        if (rng() & 1)
+          memcpy(base.data() + s * kSectorSize, w.data.data() + s * kSectorSize, kSectorSize);
       }
       out->durable_[w.block] = std::move(base);
     } else if (options.keep_unflushed > 0 && coin(rng) < options.keep_unflushed) {

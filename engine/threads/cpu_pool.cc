@@ -40,11 +40,12 @@ void CpuPool::parallel_for(size_t n, size_t grain, void (*fn)(void*, size_t), vo
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   VDOFS_TSAN_RELEASE(ctx);
   arena_.execute([&] {
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain), [&](const tbb::blocked_range<size_t>& r) {
-      VDOFS_TSAN_ACQUIRE(ctx);
-      for (size_t i = r.begin(); i != r.end(); ++i) fn(ctx, i);
-      VDOFS_TSAN_RELEASE(ctx);
-    });
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
+                      [&](const tbb::blocked_range<size_t>& r) {
+                        VDOFS_TSAN_ACQUIRE(ctx);
+                        for (size_t i = r.begin(); i != r.end(); ++i) fn(ctx, i);
+                        VDOFS_TSAN_RELEASE(ctx);
+                      });
   });
   VDOFS_TSAN_ACQUIRE(ctx);
   in_flight_.fetch_sub(1, std::memory_order_release);

@@ -1,5 +1,6 @@
-// CpuPool: the hash stage. A oneTBB task_arena whose tasks hash blocks in parallel; a task touches only the DataVios it was handed and then launches each one on to
-// its zone thread. Nothing else runs here.
+// CpuPool: the hash stage. A oneTBB task_arena whose tasks hash blocks in parallel; a task touches
+// only the DataVios it was handed and then launches each one on to its zone thread. Nothing else
+// runs here.
 #pragma once
 
 #include <tbb/global_control.h>

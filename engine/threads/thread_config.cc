@@ -48,7 +48,8 @@ ThreadConfig::ThreadConfig(const ThreadCounts& counts) : counts_(counts) {
     journal_ = t;
     return;
   }
-  for (uint32_t i = 0; i < counts_.logical; ++i) logical_.push_back(add("logQ" + std::to_string(i)));
+  for (uint32_t i = 0; i < counts_.logical; ++i)
+    logical_.push_back(add("logQ" + std::to_string(i)));
   for (uint32_t i = 0; i < counts_.physical; ++i)
     physical_.push_back(add("physQ" + std::to_string(i)));
   for (uint32_t i = 0; i < counts_.hash; ++i) hash_.push_back(add("hashQ" + std::to_string(i)));

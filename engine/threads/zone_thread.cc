@@ -58,7 +58,8 @@ void Outbox::flush() {
   // Group by destination, keeping each destination's order.
   std::vector<std::pair<ZoneThread*, std::unique_ptr<Batch>>> groups;
   for (auto& [target, w] : items) {
-    auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == target; });
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == target; });
     if (it == groups.end()) {
       groups.emplace_back(target, std::make_unique<Batch>());
       it = groups.end() - 1;

@@ -2,9 +2,10 @@
 //   BM_QueueHop           messages/s bounced between two zone threads (a ping-pong chain)
 //   BM_QueueFanIn         messages/s from N producers into one zone thread
 //   BM_WakeupLatency      time from enqueue to a sleeping zone thread running the message
-//   BM_Sha256Single       SHA-256 of 4 KiB blocks on one thread (compare: openssl speed -evp sha256 -bytes 4096)
-//   BM_HashStage          4 KiB blocks/s through the CpuPool (TBB arena) in batches of 8
-//   BM_VolumeWrite*       end-to-end 1 MiB writes through Volume on a RamDevice (unique / duplicate)
+//   BM_Sha256Single       SHA-256 of 4 KiB blocks on one thread (compare: openssl speed -evp sha256
+//   -bytes 4096) BM_HashStage          4 KiB blocks/s through the CpuPool (TBB arena) in batches of
+//   8 BM_VolumeWrite*       end-to-end 1 MiB writes through Volume on a RamDevice (unique /
+//   duplicate)
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -70,12 +71,17 @@ void BM_QueueFanIn(benchmark::State& state) {
     for (int i = 0; i < producers; ++i)
       ts.emplace_back([&] {
         for (uint64_t k = 0; k < kPer; ++k)
-          sink.enqueue(threads::Work{[](void* s) { static_cast<std::atomic<uint64_t>*>(s)->fetch_add(1, std::memory_order_relaxed); }, &seen});
+          sink.enqueue(threads::Work{[](void* s) {
+                                       static_cast<std::atomic<uint64_t>*>(s)->fetch_add(
+                                           1, std::memory_order_relaxed);
+                                     },
+                                     &seen});
       });
     for (auto& t : ts) t.join();
     while (seen.load() < kPer * static_cast<uint64_t>(producers)) std::this_thread::yield();
   }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kPer * static_cast<uint64_t>(producers)));
+  state.SetItemsProcessed(
+      static_cast<int64_t>(state.iterations() * kPer * static_cast<uint64_t>(producers)));
   state.counters["wakeups"] = static_cast<double>(sink.wakeups());
   sink.stop();
 }
@@ -122,7 +128,8 @@ void BM_HashStage(benchmark::State& state) {
   threads::CpuPool pool(static_cast<uint32_t>(state.range(0)));
   const uint32_t kBatches = 4096, kBatch = 8;
   std::vector<std::array<std::byte, kBlockSize>> blocks(kBatch * 64);
-  for (size_t i = 0; i < blocks.size(); ++i) memset(blocks[i].data(), static_cast<int>(i), kBlockSize);
+  for (size_t i = 0; i < blocks.size(); ++i)
+    memset(blocks[i].data(), static_cast<int>(i), kBlockSize);
   struct Job {
     std::array<std::byte, kBlockSize>* first;
     std::atomic<uint32_t>* left;
@@ -142,7 +149,8 @@ void BM_HashStage(benchmark::State& state) {
     }
     for (uint32_t v = left.load(); v != 0; v = left.load()) left.wait(v);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBatches * kBatch * kBlockSize));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * kBatches * kBatch * kBlockSize));
 }
 BENCHMARK(BM_HashStage)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -160,7 +168,8 @@ void volume_write(benchmark::State& state, bool duplicate) {
   uint64_t offset = 0, n = 0;
   for (auto _ : state) {
     std::vector<std::byte> data = base;
-    if (!duplicate) memcpy(data.data(), &n, sizeof n), memcpy(data.data() + 4096 * 128, &n, sizeof n);
+    if (!duplicate)
+      memcpy(data.data(), &n, sizeof n), memcpy(data.data() + 4096 * 128, &n, sizeof n);
     if (!duplicate)
       for (size_t b = 0; b < 256; ++b) memcpy(data.data() + b * 4096 + 8, &n, sizeof n);
     auto ec = test::write(h.volume(), offset, data);

@@ -3,7 +3,8 @@
 // (insert and lookup per second on one thread, bytes per record).
 //
 // Threads: the benchmark thread submits batches and waits; callbacks run on index threads.
-// Registered as a meson benchmark (meson test -C BUILD --benchmark), or run build/tests/index_bench.
+// Registered as a meson benchmark (meson test -C BUILD --benchmark), or run
+// build/tests/index_bench.
 #include <benchmark/benchmark.h>
 
 #include <atomic>

@@ -28,8 +28,8 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
 
 // A content id names a block's bytes: 0 = zeros, else pattern_block(id).
 struct Model {
-  std::map<uint64_t, uint64_t> durable;                 // LBN -> content as of the last flush
-  std::map<uint64_t, std::set<uint64_t>> since_flush;   // LBN -> contents written since
+  std::map<uint64_t, uint64_t> durable;                // LBN -> content as of the last flush
+  std::map<uint64_t, std::set<uint64_t>> since_flush;  // LBN -> contents written since
   std::map<uint64_t, uint64_t> current;
 
   void set(uint64_t lbn, uint64_t id) {
@@ -63,8 +63,13 @@ struct Trigger {
   }
 };
 
-const char* kPoints[] = {"journal:commit-submitting", "journal:committed", "checkpoint:zones-written",
-                         "checkpoint:flushed", "io:data-written", "io:batch-block-written", "io:written"};
+const char* kPoints[] = {"journal:commit-submitting",
+                         "journal:committed",
+                         "checkpoint:zones-written",
+                         "checkpoint:flushed",
+                         "io:data-written",
+                         "io:batch-block-written",
+                         "io:written"};
 
 struct Content {
   std::unordered_map<std::string, uint64_t> ids;  // bytes -> id
@@ -86,7 +91,7 @@ HarnessOptions crash_options(std::mt19937_64& rng) {
   o.logical_blocks = 4096 * 4;
   o.slab_bits = 9;
   o.journal_blocks = 16 << (rng() % 3);  // small: checkpoints and wraps happen often
-  o.cache_pages = 16 + rng() % 64;        // small: leaf pages are evicted and written back
+  o.cache_pages = 16 + rng() % 64;       // small: leaf pages are evicted and written back
   o.max_in_flight = 64;
   o.threads.logical = 1 + static_cast<uint32_t>(rng() % 3);
   o.threads.physical = 1 + static_cast<uint32_t>(rng() % 2);
@@ -100,7 +105,8 @@ HarnessOptions crash_options(std::mt19937_64& rng) {
 
 // One iteration: random operations, a crash, recovery, verification. Returns false on failure.
 void run_iteration(uint64_t seed) {
-  SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with VDOFS_CRASH_SEED=" + std::to_string(seed) + ")");
+  SCOPED_TRACE("seed " + std::to_string(seed) +
+               " (rerun with VDOFS_CRASH_SEED=" + std::to_string(seed) + ")");
   std::mt19937_64 rng(seed);
   HarnessOptions o = crash_options(rng);
   Harness h(o);
@@ -119,7 +125,7 @@ void run_iteration(uint64_t seed) {
   const uint64_t ops = 20 + rng() % 120;
   const uint64_t crash_at_op = rng() % ops;
   const uint64_t lbn_space = 2000 + rng() % 8000;  // spread over several leaves and trees
-  std::vector<std::string> oplog;  // printed when the iteration fails
+  std::vector<std::string> oplog;                  // printed when the iteration fails
   for (uint64_t op = 0; op < ops && !trigger.fired(); ++op) {
     if (!at_point && op == crash_at_op) break;
     uint64_t lbn = rng() % lbn_space;
@@ -156,7 +162,8 @@ void run_iteration(uint64_t seed) {
       }
     } else if (kind < 75) {
       ec = discard(h.volume(), lbn * kBlockSize, n * kBlockSize);
-      oplog.push_back("discard " + std::to_string(lbn) + "+" + std::to_string(n) + (ec ? " -> " + ec.message() : ""));
+      oplog.push_back("discard " + std::to_string(lbn) + "+" + std::to_string(n) +
+                      (ec ? " -> " + ec.message() : ""));
       if (ec) {
         for (uint64_t i = 0; i < n; ++i) model.since_flush[lbn + i].insert(0);
       } else {
@@ -209,8 +216,9 @@ void run_iteration(uint64_t seed) {
     const auto& later = model.since_flush[l];
     if (!(got == durable || later.count(got))) {
       for (auto& line : oplog) printf("  op: %s\n", line.c_str());
-      printf("  crash: %s countdown, keep %.1f tear %d\n", at_point ? trigger.point.c_str() : "at op",
-             trigger.crash.keep_unflushed, trigger.crash.tear_one);
+      printf("  crash: %s countdown, keep %.1f tear %d\n",
+             at_point ? trigger.point.c_str() : "at op", trigger.crash.keep_unflushed,
+             trigger.crash.tear_one);
     }
     ASSERT_TRUE(got == durable || later.count(got))
         << "LBN " << l << " reads content " << got << ", flushed content " << durable
@@ -240,8 +248,8 @@ TEST(Crash, RandomWorkloadsCrashAnywhere) {
       return;
     }
   }
-  printf("%llu crash iterations from seed %llu passed\n", static_cast<unsigned long long>(iterations),
-         static_cast<unsigned long long>(base));
+  printf("%llu crash iterations from seed %llu passed\n",
+         static_cast<unsigned long long>(iterations), static_cast<unsigned long long>(base));
 }
 
 // Power fails during recovery itself; the next recovery must still succeed.

@@ -110,7 +110,8 @@ TEST(Faults, DataReadFailureFailsOnlyThatRead) {
   std::vector<std::byte> out(16 * kBlockSize);
   EXPECT_TRUE(read(h.volume(), 0, out)) << "the read of a failing data block must fail";
   h.faults().fail_if(nullptr);
-  EXPECT_EQ(h.volume().stats().operating_mode, "normal") << "a data read error is not a metadata error";
+  EXPECT_EQ(h.volume().stats().operating_mode, "normal")
+      << "a data read error is not a metadata error";
   expect_reads(h.volume(), 0, 4);
   ASSERT_FALSE(write_chunks(h.volume(), 4, 2));
   h.close_and_check();
@@ -123,7 +124,8 @@ TEST(Faults, MetadataReadFailureGoesReadOnly) {
   h.open();  // cold cache: the first read below loads the leaf page
   h.faults().fail_nth(io::IoOp::kRead, 1);
   std::vector<std::byte> out(16 * kBlockSize);
-  EXPECT_TRUE(read(h.volume(), 29 * 64 * kBlockSize, out)) << "a leaf page that cannot be read fails the read";
+  EXPECT_TRUE(read(h.volume(), 29 * 64 * kBlockSize, out))
+      << "a leaf page that cannot be read fails the read";
   EXPECT_EQ(h.volume().stats().operating_mode, "read-only");
   expect_reads(h.volume(), 0, 28);  // the page loads fine the next time: reads still work
 }

@@ -22,9 +22,9 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
   return v ? strtoull(v, nullptr, 10) : fallback;
 }
 
-constexpr uint64_t kContents = 48;  // shared contents: lots of dedupe and some rollover
-constexpr uint64_t kShared = 512;   // LBNs every thread writes
-constexpr uint64_t kPrivate = 2048; // LBNs per thread
+constexpr uint64_t kContents = 48;   // shared contents: lots of dedupe and some rollover
+constexpr uint64_t kShared = 512;    // LBNs every thread writes
+constexpr uint64_t kPrivate = 2048;  // LBNs per thread
 
 bool is_known(const std::vector<std::byte>& b) {
   if (std::all_of(b.begin(), b.end(), [](std::byte x) { return x == std::byte{0}; })) return true;
@@ -87,7 +87,8 @@ void run_stress(const threads::ThreadCounts& zones, uint64_t seed, double second
                                      out.begin() + static_cast<ptrdiff_t>((i + 1) * kBlockSize));
             bool good = shared ? is_known(b) : b == pattern_block(model[first + i]);
             if (!good) {
-              ADD_FAILURE() << (shared ? "shared" : "private") << " LBN " << lbn + i << " holds unexpected bytes";
+              ADD_FAILURE() << (shared ? "shared" : "private") << " LBN " << lbn + i
+                            << " holds unexpected bytes";
               failed.store(true);
             }
           }
@@ -110,10 +111,14 @@ void run_stress(const threads::ThreadCounts& zones, uint64_t seed, double second
   for (auto& c : clients) c.join();
   ASSERT_FALSE(failed.load());
   auto st = settled_stats(h.volume());
-  printf("stress L%u P%u H%u: %llu operations, %llu logical / %llu data blocks used, %llu valid advice, %llu concurrent matches\n",
-         zones.logical, zones.physical, zones.hash, static_cast<unsigned long long>(ops.load()),
-         static_cast<unsigned long long>(st.logical_blocks_used), static_cast<unsigned long long>(st.data_blocks_used),
-         static_cast<unsigned long long>(st.dedupe_advice_valid), static_cast<unsigned long long>(st.concurrent_data_matches));
+  printf(
+      "stress L%u P%u H%u: %llu operations, %llu logical / %llu data blocks used, %llu valid "
+      "advice, %llu concurrent matches\n",
+      zones.logical, zones.physical, zones.hash, static_cast<unsigned long long>(ops.load()),
+      static_cast<unsigned long long>(st.logical_blocks_used),
+      static_cast<unsigned long long>(st.data_blocks_used),
+      static_cast<unsigned long long>(st.dedupe_advice_valid),
+      static_cast<unsigned long long>(st.concurrent_data_matches));
   EXPECT_LE(st.data_blocks_used, kContents * 8) << "shared contents must dedupe";
   h.close_and_check();
 }
@@ -130,11 +135,13 @@ threads::ThreadCounts zones(uint32_t l, uint32_t p, uint32_t hz) {
 }
 
 TEST(Stress, OneZoneEach) {
-  run_stress(zones(1, 1, 1), env_u64("VDOFS_STRESS_SEED", 1), static_cast<double>(env_u64("VDOFS_STRESS_SECONDS", 20)) / 2);
+  run_stress(zones(1, 1, 1), env_u64("VDOFS_STRESS_SEED", 1),
+             static_cast<double>(env_u64("VDOFS_STRESS_SECONDS", 20)) / 2);
 }
 
 TEST(Stress, SeveralZones) {
-  run_stress(zones(3, 2, 2), env_u64("VDOFS_STRESS_SEED", 2), static_cast<double>(env_u64("VDOFS_STRESS_SECONDS", 20)) / 2);
+  run_stress(zones(3, 2, 2), env_u64("VDOFS_STRESS_SEED", 2),
+             static_cast<double>(env_u64("VDOFS_STRESS_SECONDS", 20)) / 2);
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 
 namespace vdofs::test {
 
-std::error_code write(engine::Volume& v, uint64_t offset, const std::vector<std::byte>& data, bool fua) {
+std::error_code write(engine::Volume& v, uint64_t offset, const std::vector<std::byte>& data,
+                      bool fua) {
   SyncRequest r;
   v.submit_write(&r, offset, data.data(), data.size(), fua);
   return r.wait();
@@ -119,9 +120,9 @@ engine::CheckReport check_device(io::BlockDevice& device) {
 }
 
 std::string describe(const engine::CheckReport& r) {
-  std::string s = "state " + r.state + ", mapped " + std::to_string(r.mapped_lbns) + ", referenced blocks " +
-                  std::to_string(r.referenced_blocks) + ", tree pages " + std::to_string(r.tree_pages) +
-                  ", problems " + std::to_string(r.problem_count());
+  std::string s = "state " + r.state + ", mapped " + std::to_string(r.mapped_lbns) +
+                  ", referenced blocks " + std::to_string(r.referenced_blocks) + ", tree pages " +
+                  std::to_string(r.tree_pages) + ", problems " + std::to_string(r.problem_count());
   for (auto& p : r.problems) s += "\n  " + p;
   return s;
 }

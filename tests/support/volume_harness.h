@@ -12,8 +12,8 @@
 #include "engine/base/countdown.h"
 #include "engine/io/fault_device.h"
 #include "engine/io/ram_device.h"
-#include "engine/volume_check.h"
 #include "engine/volume.h"
+#include "engine/volume_check.h"
 #include "mkfs/formatter.h"
 
 namespace vdofs::test {
@@ -51,7 +51,8 @@ struct HarnessOptions {
   bool dedupe = true;
   bool faults = false;  // open the volume through a FaultDevice (harness.faults())
   uint32_t dedupe_timeout_ms = 5000;
-  std::function<std::unique_ptr<index::DedupeIndex>(std::unique_ptr<index::DedupeIndex>)> index_decorator;
+  std::function<std::unique_ptr<index::DedupeIndex>(std::unique_ptr<index::DedupeIndex>)>
+      index_decorator;
 };
 
 // Owns a RamDevice and the Volume open on it.

@@ -41,21 +41,25 @@ TEST_P(Concurrency, LbnLockKeepsArrivalOrder) {
   Latch latch(kWrites);
   std::vector<std::unique_ptr<AsyncRequest>> reqs;
   std::vector<std::vector<std::byte>> blocks;
-  for (int i = 0; i < kWrites; ++i) blocks.push_back(pattern_block(1000 + static_cast<uint64_t>(i % 7)));
+  for (int i = 0; i < kWrites; ++i)
+    blocks.push_back(pattern_block(1000 + static_cast<uint64_t>(i % 7)));
   std::atomic<bool> stop{false};
   std::atomic<int> bad_reads{0};
   std::thread reader([&] {
     std::vector<std::byte> out(kBlockSize);
     while (!stop.load()) {
       ASSERT_FALSE(read(h.volume(), 5 * kBlockSize, out));
-      bool known = std::all_of(out.begin(), out.end(), [](std::byte b) { return b == std::byte{0}; });
-      for (int k = 0; k < 7 && !known; ++k) known = out == pattern_block(1000 + static_cast<uint64_t>(k));
+      bool known =
+          std::all_of(out.begin(), out.end(), [](std::byte b) { return b == std::byte{0}; });
+      for (int k = 0; k < 7 && !known; ++k)
+        known = out == pattern_block(1000 + static_cast<uint64_t>(k));
       if (!known) bad_reads.fetch_add(1);
     }
   });
   for (int i = 0; i < kWrites; ++i) {
     reqs.push_back(std::make_unique<AsyncRequest>(&latch));
-    h.volume().submit_write(reqs.back().get(), 5 * kBlockSize, blocks[static_cast<size_t>(i)].data(), kBlockSize, false);
+    h.volume().submit_write(reqs.back().get(), 5 * kBlockSize,
+                            blocks[static_cast<size_t>(i)].data(), kBlockSize, false);
   }
   latch.wait();
   stop.store(true);
@@ -77,7 +81,8 @@ TEST_P(Concurrency, HashLockSharesOneWrite) {
   std::vector<std::unique_ptr<AsyncRequest>> reqs;
   for (int i = 0; i < kWriters; ++i) {
     reqs.push_back(std::make_unique<AsyncRequest>(&latch));
-    h.volume().submit_write(reqs.back().get(), static_cast<uint64_t>(i) * 7 * kBlockSize, block.data(), kBlockSize, false);
+    h.volume().submit_write(reqs.back().get(), static_cast<uint64_t>(i) * 7 * kBlockSize,
+                            block.data(), kBlockSize, false);
   }
   latch.wait();
   auto st = settled_stats(h.volume());
@@ -100,9 +105,11 @@ TEST_P(Concurrency, ClaimsProtectBlocksBeingFreed) {
     for (int i = 0; i < 20; ++i) {
       reqs.push_back(std::make_unique<AsyncRequest>(&latch));
       if (i % 2 == 0)
-        h.volume().submit_write(reqs.back().get(), 0, b.data(), kBlockSize, false);  // frees a's block
+        h.volume().submit_write(reqs.back().get(), 0, b.data(), kBlockSize,
+                                false);  // frees a's block
       else
-        h.volume().submit_write(reqs.back().get(), static_cast<uint64_t>(i) * kBlockSize, a.data(), kBlockSize, false);
+        h.volume().submit_write(reqs.back().get(), static_cast<uint64_t>(i) * kBlockSize, a.data(),
+                                kBlockSize, false);
     }
     latch.wait();
     for (auto& r : reqs) ASSERT_FALSE(r->result);
@@ -142,8 +149,8 @@ TEST_P(Concurrency, FlushCoversEveryAcknowledgedWrite) {
   for (int i = 0; i < kWrites; ++i) data.push_back(pattern_block(5000 + static_cast<uint64_t>(i)));
   for (int i = 0; i < kWrites; ++i) {
     reqs.push_back(std::make_unique<AsyncRequest>(&latch));
-    h.volume().submit_write(reqs.back().get(), static_cast<uint64_t>(i) * 3 * kBlockSize, data[static_cast<size_t>(i)].data(),
-                            kBlockSize, false);
+    h.volume().submit_write(reqs.back().get(), static_cast<uint64_t>(i) * 3 * kBlockSize,
+                            data[static_cast<size_t>(i)].data(), kBlockSize, false);
   }
   latch.wait();  // all acknowledged (early)
   ASSERT_FALSE(flush(h.volume()));
@@ -151,7 +158,8 @@ TEST_P(Concurrency, FlushCoversEveryAcknowledgedWrite) {
   std::vector<std::byte> out(kBlockSize);
   for (int i = 0; i < kWrites; ++i) {
     ASSERT_FALSE(read(h.volume(), static_cast<uint64_t>(i) * 3 * kBlockSize, out));
-    ASSERT_EQ(out, data[static_cast<size_t>(i)]) << "write " << i << " was acknowledged before the flush";
+    ASSERT_EQ(out, data[static_cast<size_t>(i)])
+        << "write " << i << " was acknowledged before the flush";
   }
   h.close_and_check();
 }
@@ -186,8 +194,9 @@ INSTANTIATE_TEST_SUITE_P(Zones, Concurrency,
                          [](const auto& p) {
                            const auto& c = p.param;
                            return c.single_thread ? std::string("single")
-                                                  : "L" + std::to_string(c.logical) + "P" + std::to_string(c.physical) +
-                                                        "H" + std::to_string(c.hash);
+                                                  : "L" + std::to_string(c.logical) + "P" +
+                                                        std::to_string(c.physical) + "H" +
+                                                        std::to_string(c.hash);
                          });
 
 }  // namespace

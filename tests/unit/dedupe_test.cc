@@ -25,7 +25,8 @@ HarnessOptions opts() {
 
 // Writes `blocks` of content starting at `seed`, one request per block so no two are concurrent.
 void write_each(engine::Volume& v, uint64_t lbn, uint64_t seed, uint64_t blocks) {
-  for (uint64_t i = 0; i < blocks; ++i) ASSERT_FALSE(write(v, (lbn + i) * kBlockSize, pattern_block(seed + i)));
+  for (uint64_t i = 0; i < blocks; ++i)
+    ASSERT_FALSE(write(v, (lbn + i) * kBlockSize, pattern_block(seed + i)));
 }
 
 TEST(Dedupe, CurrentAdviceIsSharedWithoutAVerifyRead) {
@@ -62,7 +63,7 @@ TEST(Dedupe, StaleAdviceIsDetectedAndReplaced) {
   Harness h(opts());
   write_each(h.volume(), 0, 300, 16);  // A at LBN 0..15
   ASSERT_FALSE(flush(h.volume()));
-  write_each(h.volume(), 0, 900, 16);  // overwritten: A's blocks are freed
+  write_each(h.volume(), 0, 900, 16);     // overwritten: A's blocks are freed
   write_each(h.volume(), 100, 5000, 64);  // fresh data reuses freed blocks
   write_each(h.volume(), 2000, 300, 16);  // A again: its advice is stale
   auto st = settled_stats(h.volume());
@@ -133,7 +134,9 @@ class SlowIndex final : public index::DedupeIndex {
   index::IndexStats stats() const override { return inner_->stats(); }
   Result<void> save() override { return inner_->save(); }
   void sync(void (*done)(void*), void* arg) override { inner_->sync(done, arg); }
-  bool wait_until_online(std::chrono::milliseconds t) override { return inner_->wait_until_online(t); }
+  bool wait_until_online(std::chrono::milliseconds t) override {
+    return inner_->wait_until_online(t);
+  }
 
  private:
   void run() {
@@ -167,7 +170,8 @@ class SlowIndex final : public index::DedupeIndex {
 TEST(Dedupe, SlowLookupsTimeOutAndWritesProceed) {
   HarnessOptions o = opts();
   o.dedupe_timeout_ms = 50;
-  o.index_decorator = [](std::unique_ptr<index::DedupeIndex> inner) -> std::unique_ptr<index::DedupeIndex> {
+  o.index_decorator =
+      [](std::unique_ptr<index::DedupeIndex> inner) -> std::unique_ptr<index::DedupeIndex> {
     return std::make_unique<SlowIndex>(std::move(inner), std::chrono::milliseconds(400));
   };
   Harness h(o);
