@@ -48,6 +48,7 @@ DataVio* Volume::acquire_data_vio() {
 
 void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data, size_t len,
                           bool fua) {
+  wait_until_ready();            // a volume still recovering holds I/O until it is done
   threads::ScopedOutbox outbox;  // the request's blocks reach their zones in a few batches
   counters_.bios_in_write.add();
   if (fua) counters_.bios_in_fua.add();
@@ -122,6 +123,7 @@ void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data
 }
 
 void Volume::submit_read(UserRequest* r, uint64_t offset, std::byte* out, size_t len) {
+  wait_until_ready();  // a volume still recovering holds I/O until it is done
   threads::ScopedOutbox outbox;
   counters_.bios_in_read.add();
   if (offset > logical_bytes() || len > logical_bytes() - offset) {
@@ -143,6 +145,7 @@ void Volume::submit_read(UserRequest* r, uint64_t offset, std::byte* out, size_t
 }
 
 void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
+  wait_until_ready();  // a volume still recovering holds I/O until it is done
   counters_.bios_in_discard.add();
   if (is_read_only()) {
     counters_.read_only_errors.add();
@@ -220,6 +223,7 @@ void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
 }
 
 void Volume::submit_flush(UserRequest* r) {
+  wait_until_ready();  // a volume still recovering holds I/O until it is done
   counters_.bios_in_flush.add();
   if (is_read_only()) {
     r->block_done(errc::io_error);

@@ -148,11 +148,36 @@ Result<void> Volume::load() {
     }
   }
 
+  dirty_at_open_ = dirty;
+  recoveries_seen_.store(super_.complete_recoveries);
+  if (dirty && !read_only_.load() && !options_.read_only && !options_.rebuild_block_map)
+    recovering_.store(true);
+  if (options_.defer_recovery) return ok();
+  return recover();
+}
+
+Result<void> Volume::recover() {
+  recover_started_.store(true);
+  threads::ScopedSetupPhase setup;
+  const bool dirty = dirty_at_open_;
+  const threads::ThreadCounts counts = options_.threads;
+  auto failed = [this](std::error_code ec) -> Result<void> {
+    // A volume that cannot finish opening serves nothing: I/O fails instead of waiting forever.
+    read_only_error_ = ec;
+    read_only_error_set_.store(true);
+    read_only_.store(true);
+    recovering_.store(false);
+    ready_.store(true, std::memory_order_release);
+    ready_.notify_all();
+    return ec;
+  };
   uint64_t next_seq = super_.journal_start;
   uint64_t lbu = super_.logical_blocks_used;
   const bool has_journal = dirty || super_.state == format::VolumeState::kReadOnly;
   if (options_.rebuild_block_map) {
-    VDOFS_ASSIGN(RecoveryResult rr, replay_journal(*this, super_, ReplayOptions{false, true}));
+    auto rb = replay_journal(*this, super_, ReplayOptions{false, true});
+    if (!rb) return failed(rb.error());
+    RecoveryResult rr = *rb;
     log::info("%s: replayed %llu journal entries into the block map", device_.name().c_str(),
               static_cast<unsigned long long>(rr.entries));
     return ok();
@@ -172,11 +197,17 @@ Result<void> Volume::load() {
     recovering_.store(true);
     log::info("%s: the volume was not shut down cleanly; replaying the recovery journal",
               device_.name().c_str());
-    VDOFS_ASSIGN(RecoveryResult rr, replay_journal(*this, super_));
+    auto replayed = replay_journal(*this, super_);
+    if (!replayed) {
+      log::error("%s: recovery failed: %s", device_.name().c_str(),
+                 replayed.error().message().c_str());
+      return failed(replayed.error());
+    }
+    RecoveryResult rr = *replayed;
     next_seq = rr.next_sequence;
     lbu = rr.logical_blocks_used;
     ++super_.complete_recoveries;
-    recovering_.store(false);
+    recoveries_seen_.store(super_.complete_recoveries);
     log::info("%s: recovery complete: %llu journal entries in %llu blocks replayed in %.2f s",
               device_.name().c_str(), static_cast<unsigned long long>(rr.entries),
               static_cast<unsigned long long>(rr.blocks), rr.seconds);
@@ -184,7 +215,7 @@ Result<void> Volume::load() {
     for (auto& lz : logical_zones_) {
       if (lz->block_map().invalid_pages() > 0) {
         log::error("%s: block-map pages are invalid", device_.name().c_str());
-        return errc::checksum_mismatch;
+        return failed(errc::checksum_mismatch);
       }
     }
   }
@@ -202,7 +233,7 @@ Result<void> Volume::load() {
     super_.journal_start = next_seq;
     super_.logical_blocks_used = lbu;
     super_.mount_epoch += format::kEpochsPerMount;  // persisted before any advice uses it
-    VDOFS_TRY(write_super_block(format::VolumeState::kDirty));
+    if (auto w = write_super_block(format::VolumeState::kDirty); !w) return failed(w.error());
   }
   epoch_ = static_cast<uint32_t>(super_.mount_epoch);
   journal_ = std::make_unique<RecoveryJournal>(*this, threads_->journal(), next_seq, lbu);
@@ -220,8 +251,15 @@ Result<void> Volume::load() {
       if (options_.index_decorator) index_ = options_.index_decorator(std::move(index_));
     }
   }
+  recovering_.store(false);
+  ready_.store(true, std::memory_order_release);
+  ready_.notify_all();
   if (!options_.defer_start) start();
   return ok();
+}
+
+void Volume::wait_until_ready() const {
+  while (!ready_.load(std::memory_order_acquire)) ready_.wait(false);
 }
 
 void Volume::start() {
@@ -263,6 +301,9 @@ Result<void> Volume::write_super_block(format::VolumeState state) {
 
 Result<void> Volume::close() {
   if (closed_.exchange(true)) return ok();
+  // Opened with defer_recovery and never recovered: nothing was written; leave it as it is.
+  if (!recover_started_.load()) return ok();
+  wait_until_ready();
   start();  // a volume opened with defer_start and never started still closes cleanly
   pool_->wait_idle();
   const bool writable = !options_.read_only;
@@ -331,10 +372,12 @@ void Volume::quiesce() {
 }
 
 uint64_t Volume::logical_blocks_used() const {
+  if (!ready()) return 0;  // recovering: not known yet
   return journal_ ? journal_->logical_blocks_used() : super_.logical_blocks_used;
 }
 
 uint64_t Volume::free_data_blocks() const {
+  if (!ready()) return 0;
   uint64_t f = 0;
   for (auto& pz : physical_zones_) f += pz->free_blocks();
   return f;
@@ -515,6 +558,18 @@ void Volume::submit_data_io(DataVio* dv, IoKind kind, Pbn pbn, std::byte* buffer
 VolumeStats Volume::stats() const {
   VolumeStats s;
   s.name = geometry_.name;
+  if (!ready()) {  // recovering: only what does not change underneath
+    s.logical_blocks = super_.logical_blocks;
+    s.physical_blocks = layout_->physical_blocks();
+    s.data_capacity_blocks = layout_->data_capacity();
+    s.overhead_blocks_used = layout_->overhead_blocks();
+    s.slab_count = layout_->slab_count();
+    s.slab_blocks = layout_->slab_blocks();
+    s.operating_mode = "recovering";
+    s.completed_recovery_count = recoveries_seen_.load();
+    s.index_state = "offline";
+    return s;
+  }
   s.logical_blocks = super_.logical_blocks;
   s.physical_blocks = layout_->physical_blocks();
   s.data_capacity_blocks = layout_->data_capacity();
@@ -536,7 +591,7 @@ VolumeStats Volume::stats() const {
   s.operating_mode = recovering_.load() ? "recovering" : is_read_only() ? "read-only" : "normal";
   if (options_.read_only && !read_only_error_set_.load())
     s.operating_mode = "read-only (mounted ro)";
-  s.completed_recovery_count = super_.complete_recoveries;
+  s.completed_recovery_count = recoveries_seen_.load();
   s.read_only_recovery_count = super_.read_only_recoveries;
   s.slab_count = layout_->slab_count();
   s.slab_blocks = layout_->slab_blocks();

@@ -49,6 +49,9 @@ struct VolumeOptions {
   uint32_t dedupe_timeout_ms = 5000;       // index lookups slower than this proceed without dedupe
   bool verify_by_generation = true;  // share a block without reading it when advice proves current
   bool defer_start = false;          // open() loads/recovers only; call start() later
+  // open() only reads the metadata; recover() (journal replay, marking dirty, opening the index)
+  // runs later, e.g. after the daemon has mounted, while stats report "recovering" and I/O waits.
+  bool defer_recovery = false;
   // vdofs-check --repair: replay the journal into the block map only and write it back; the
   // caller then rebuilds the reference counts offline. Nothing else is written; never started.
   bool rebuild_block_map = false;
@@ -65,6 +68,11 @@ class Volume {
   Volume(const Volume&) = delete;
   Volume& operator=(const Volume&) = delete;
 
+  // Finishes opening a volume opened with defer_recovery (then starts it unless defer_start).
+  // Any thread; I/O submitted meanwhile waits for it.
+  Result<void> recover();
+  // True once the volume is fully open (recovered); I/O before that waits.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
   // Starts the zone and index threads (done by open() unless options.defer_start).
   void start();
   // Clean shutdown: drain, write back, save the index, mark clean. Call once, from a non-zone
@@ -175,6 +183,11 @@ class Volume {
   std::atomic<bool> read_only_error_set_{false};
   std::error_code read_only_error_;
   std::atomic<bool> recovering_{false};
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> recover_started_{false};
+  std::atomic<uint64_t> recoveries_seen_{0};  // complete_recoveries, readable while recovering
+  bool dirty_at_open_ = false;
+  void wait_until_ready() const;
   std::atomic<bool> closed_{false};
   std::atomic<uint32_t> io_rotor_{0};
   uint32_t epoch_ = 0;

@@ -3,6 +3,7 @@
 // (unless -f), starts the engine threads and serves until unmounted or signalled.
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "engine/base/log.h"
 #include "fuse/filesystem.h"
@@ -58,6 +60,9 @@ int main(int argc, char** argv) {
   std::vector<fusefs::MountedVolume> volumes;
   std::set<std::string> names;
   opts.volume.defer_start = true;
+  // Recovery (journal replay) runs after the mount, so vdofs-stats can show "recovering" and
+  // I/O simply waits for it; everything that can be checked quickly is checked before mounting.
+  opts.volume.defer_recovery = true;
   for (const std::string& backing : opts.backings) {
     io::FileDeviceOptions fo;
     fo.read_only = opts.read_only;
@@ -125,9 +130,20 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  for (auto& mv : fs.volumes()) mv.volume->start();
   log::info("mounted %zu volume(s) at %s (pid %d)", fs.volumes().size(), opts.mountpoint.c_str(),
             getpid());
+  std::thread recoverer([&fs] {
+    pthread_setname_np(pthread_self(), "recoverQ");
+    for (auto& mv : fs.volumes()) {
+      auto r = mv.volume->recover();
+      if (!r) {
+        log::error(
+            "%s: volume %s cannot be recovered (%s); its I/O fails until vdofs-check --repair",
+            mv.backing.c_str(), mv.name.c_str(), r.error().message().c_str());
+      }
+      mv.volume->start();
+    }
+  });
 
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 16);
@@ -135,6 +151,7 @@ int main(int argc, char** argv) {
   int ret = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
 
+  recoverer.join();
   log::info("unmounting %s", opts.mountpoint.c_str());
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

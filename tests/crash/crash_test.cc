@@ -252,6 +252,31 @@ TEST(Crash, RandomWorkloadsCrashAnywhere) {
          static_cast<unsigned long long>(iterations), static_cast<unsigned long long>(base));
 }
 
+// A volume opened with deferred recovery reports "recovering" until recover() has run.
+TEST(Crash, StatsSayRecoveringUntilRecovered) {
+  std::mt19937_64 rng(7);
+  HarnessOptions o = crash_options(rng);
+  Harness h(o);
+  ASSERT_FALSE(write(h.volume(), 0, pattern(1, 64)));
+  ASSERT_FALSE(flush(h.volume()));
+  h.adopt(h.device().crash(io::CrashOptions{0.0, false, 7}));
+  engine::VolumeOptions vo = h.volume_options();
+  vo.defer_recovery = true;
+  auto v = engine::Volume::open(h.device(), vo);
+  ASSERT_TRUE(v.has_value()) << v.error().message();
+  auto before = (*v)->stats();
+  EXPECT_EQ(before.operating_mode, "recovering");
+  EXPECT_FALSE((*v)->ready());
+  ASSERT_TRUE((*v)->recover().has_value());
+  auto after = (*v)->stats();
+  EXPECT_EQ(after.operating_mode, "normal");
+  EXPECT_EQ(after.completed_recovery_count, before.completed_recovery_count + 1);
+  std::vector<std::byte> out(64 * kBlockSize);
+  ASSERT_FALSE(read(**v, 0, out));
+  EXPECT_EQ(out, pattern(1, 64));
+  ASSERT_TRUE((*v)->close().has_value());
+}
+
 // Power fails during recovery itself; the next recovery must still succeed.
 TEST(Crash, CrashDuringRecovery) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
