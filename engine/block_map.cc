@@ -7,7 +7,7 @@
 #include "engine/format/block_map_page.h"
 #include "engine/format/journal_block.h"
 #include "engine/format/layout.h"
-#include "engine/threads/zone_thread.h"
+#include "engine/threads/ownership.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -48,14 +48,7 @@ BlockMapZone::BlockMapZone(Volume& volume, uint32_t zone, uint32_t owner_thread,
 BlockMapZone::~BlockMapZone() = default;
 
 void BlockMapZone::assert_owner(const char* fn) const {
-#ifdef VDOFS_OWNERSHIP_CHECKS
-  threads::ThreadId c = threads::current_thread();
-  VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: block map zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_,
-              c);
-#else
-  (void)fn;
-#endif
+  threads::assert_owner("block map zone", zone_, owner_, fn);
 }
 
 MetadataPage* BlockMapZone::tree_page(uint32_t level, uint64_t index) const {

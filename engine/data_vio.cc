@@ -61,10 +61,7 @@ DataVio* DataVioPool::acquire() {
   DataVio* dv = nullptr;
   free_.pop(dv);  // blocks while the pool is empty: backpressure
   VDOFS_TSAN_ACQUIRE(dv);
-  uint32_t n = in_use_.fetch_add(1, std::memory_order_relaxed) + 1;
-  uint32_t m = max_in_use_.load(std::memory_order_relaxed);
-  while (n > m && !max_in_use_.compare_exchange_weak(m, n, std::memory_order_relaxed)) {
-  }
+  note_acquired();
   dv->reset();
   return dv;
 }
@@ -73,12 +70,16 @@ DataVio* DataVioPool::try_acquire() {
   DataVio* dv = nullptr;
   if (!free_.try_pop(dv)) return nullptr;
   VDOFS_TSAN_ACQUIRE(dv);
+  note_acquired();
+  dv->reset();
+  return dv;
+}
+
+void DataVioPool::note_acquired() {
   uint32_t n = in_use_.fetch_add(1, std::memory_order_relaxed) + 1;
   uint32_t m = max_in_use_.load(std::memory_order_relaxed);
   while (n > m && !max_in_use_.compare_exchange_weak(m, n, std::memory_order_relaxed)) {
   }
-  dv->reset();
-  return dv;
 }
 
 void DataVioPool::release(DataVio* dv) {

@@ -132,6 +132,7 @@ class DataVioPool {
   void wait_idle();
 
  private:
+  void note_acquired();
   uint32_t size_;
   std::unique_ptr<DataVio[]> vios_;
   tbb::concurrent_bounded_queue<DataVio*> free_;

@@ -7,7 +7,7 @@
 #include "engine/logical_zone.h"
 #include "engine/physical_zone.h"
 #include "engine/recovery_journal.h"
-#include "engine/threads/zone_thread.h"
+#include "engine/threads/ownership.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -26,13 +26,7 @@ HashZone::~HashZone() {
 }
 
 void HashZone::assert_owner(const char* fn) const {
-#ifdef VDOFS_OWNERSHIP_CHECKS
-  threads::ThreadId c = threads::current_thread();
-  VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: hash zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_, c);
-#else
-  (void)fn;
-#endif
+  threads::assert_owner("hash zone", zone_, owner_, fn);
 }
 
 HashZone& HashZone::of(DataVio* dv) {

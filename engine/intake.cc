@@ -38,6 +38,19 @@ void for_each_block(uint64_t offset, uint64_t len, F&& f) {
 
 }  // namespace
 
+bool Volume::rejected(UserRequest* r, uint64_t offset, uint64_t len, bool modifies) {
+  if (modifies && is_read_only()) {
+    counters_.read_only_errors.add();
+    r->block_done(errc::read_only);
+    return true;
+  }
+  if (offset > logical_bytes() || len > logical_bytes() - offset) {
+    r->block_done(errc::out_of_range);
+    return true;
+  }
+  return false;
+}
+
 DataVio* Volume::acquire_data_vio() {
   if (DataVio* dv = pool_->try_acquire()) return dv;
   // About to block for backpressure: first send what this thread holds, or it could wait for
@@ -52,15 +65,7 @@ void Volume::submit_write(UserRequest* r, uint64_t offset, const std::byte* data
   threads::ScopedOutbox outbox;  // the request's blocks reach their zones in a few batches
   counters_.bios_in_write.add();
   if (fua) counters_.bios_in_fua.add();
-  if (is_read_only()) {
-    counters_.read_only_errors.add();
-    r->block_done(errc::read_only);
-    return;
-  }
-  if (offset > logical_bytes() || len > logical_bytes() - offset) {
-    r->block_done(errc::out_of_range);
-    return;
-  }
+  if (rejected(r, offset, len, true)) return;
   // Full blocks are hashed here, a chunk at a time, in parallel on the CPU pool (this thread
   // joins in), then sent to their logical zones in submission order; the LBN lock keeps that
   // order for writes to the same block. Partial blocks are hashed after the read-modify-write
@@ -126,10 +131,7 @@ void Volume::submit_read(UserRequest* r, uint64_t offset, std::byte* out, size_t
   wait_until_ready();  // a volume still recovering holds I/O until it is done
   threads::ScopedOutbox outbox;
   counters_.bios_in_read.add();
-  if (offset > logical_bytes() || len > logical_bytes() - offset) {
-    r->block_done(errc::out_of_range);
-    return;
-  }
+  if (rejected(r, offset, len, false)) return;
   for_each_block(offset, len, [&](Span s, uint64_t at) {
     DataVio* dv = acquire_data_vio();
     dv->op = DataVio::Op::kRead;
@@ -147,15 +149,7 @@ void Volume::submit_read(UserRequest* r, uint64_t offset, std::byte* out, size_t
 void Volume::submit_discard(UserRequest* r, uint64_t offset, uint64_t len) {
   wait_until_ready();  // a volume still recovering holds I/O until it is done
   counters_.bios_in_discard.add();
-  if (is_read_only()) {
-    counters_.read_only_errors.add();
-    r->block_done(errc::read_only);
-    return;
-  }
-  if (offset > logical_bytes() || len > logical_bytes() - offset) {
-    r->block_done(errc::out_of_range);
-    return;
-  }
+  if (rejected(r, offset, len, true)) return;
   // Partial blocks at either end are written with zeros.
   std::vector<std::pair<uint64_t, uint64_t>> whole;  // [first lbn, count)
   for_each_block(offset, len, [&](Span s, uint64_t) {

@@ -8,7 +8,7 @@
 #include "engine/hash_zone.h"
 #include "engine/physical_zone.h"
 #include "engine/recovery_journal.h"
-#include "engine/threads/zone_thread.h"
+#include "engine/threads/ownership.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -32,14 +32,7 @@ LogicalZone::LogicalZone(Volume& volume, uint32_t zone, uint32_t owner_thread, u
       block_map_(volume, zone, owner_thread, cache_pages) {}
 
 void LogicalZone::assert_owner(const char* fn) const {
-#ifdef VDOFS_OWNERSHIP_CHECKS
-  threads::ThreadId c = threads::current_thread();
-  VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: logical zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_,
-              c);
-#else
-  (void)fn;
-#endif
+  threads::assert_owner("logical zone", zone_, owner_, fn);
 }
 
 LogicalZone& LogicalZone::of(DataVio* dv) { return dv->volume->logical_zone(dv->logical_zone); }

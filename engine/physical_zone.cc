@@ -7,7 +7,7 @@
 #include "engine/hash_zone.h"
 #include "engine/logical_zone.h"
 #include "engine/recovery_journal.h"
-#include "engine/threads/zone_thread.h"
+#include "engine/threads/ownership.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -19,14 +19,7 @@ PhysicalZone::PhysicalZone(Volume& volume, uint32_t zone, uint32_t owner_thread)
     : volume_(volume), zone_(zone), owner_(owner_thread) {}
 
 void PhysicalZone::assert_owner(const char* fn) const {
-#ifdef VDOFS_OWNERSHIP_CHECKS
-  threads::ThreadId c = threads::current_thread();
-  VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: physical zone %u is owned by thread %u, called on thread %u", fn, zone_, owner_,
-              c);
-#else
-  (void)fn;
-#endif
+  threads::assert_owner("physical zone", zone_, owner_, fn);
 }
 
 void PhysicalZone::add_slab(Slab* slab) {

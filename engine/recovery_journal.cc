@@ -10,7 +10,7 @@
 #include "engine/logical_zone.h"
 #include "engine/physical_zone.h"
 #include "engine/slab_depot.h"
-#include "engine/threads/zone_thread.h"
+#include "engine/threads/ownership.h"
 #include "engine/volume.h"
 
 namespace vdofs::engine {
@@ -38,13 +38,7 @@ RecoveryJournal::RecoveryJournal(Volume& volume, uint32_t owner_thread, uint64_t
 RecoveryJournal::~RecoveryJournal() = default;
 
 void RecoveryJournal::assert_owner(const char* fn) const {
-#ifdef VDOFS_OWNERSHIP_CHECKS
-  threads::ThreadId c = threads::current_thread();
-  VDOFS_CHECK(c == owner_ || c == threads::kAnyThread,
-              "%s: the recovery journal is owned by thread %u, called on thread %u", fn, owner_, c);
-#else
-  (void)fn;
-#endif
+  threads::assert_owner("recovery journal", 0, owner_, fn);
 }
 
 void RecoveryJournal::launch_add(DataVio* dv) {

@@ -161,6 +161,8 @@ class Volume {
   std::vector<int32_t> bio_queue_of_thread_;  // ThreadId -> index in bio_queues_ (-1: none)
   void start_block(DataVio* dv);
   DataVio* acquire_data_vio();
+  // Completes r with an error (and returns true) if it cannot be served at all.
+  bool rejected(UserRequest* r, uint64_t offset, uint64_t len, bool modifies);
   void persist_read_only();
 
   io::BlockDevice& device_;

@@ -332,6 +332,17 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply_err(req, 0); }
 
+// Replies to a getxattr/listxattr of `value`: its size when asked for it, ERANGE when it does not
+// fit, the bytes otherwise.
+void reply_xattr_value(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0)
+    fuse_reply_xattr(req, value.size());
+  else if (size < value.size())
+    fuse_reply_err(req, ERANGE);
+  else
+    fuse_reply_buf(req, value.data(), value.size());
+}
+
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   Filesystem* fs = fs_of(req);
   MountedVolume* mv = fs->volume_of(ino);
@@ -339,25 +350,13 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
     fuse_reply_err(req, ENODATA);
     return;
   }
-  std::string json = mv->volume->stats().to_json();
-  if (size == 0) {
-    fuse_reply_xattr(req, json.size());
-  } else if (size < json.size()) {
-    fuse_reply_err(req, ERANGE);
-  } else {
-    fuse_reply_buf(req, json.data(), json.size());
-  }
+  reply_xattr_value(req, mv->volume->stats().to_json(), size);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   Filesystem* fs = fs_of(req);
-  std::string list = fs->volume_of(ino) ? std::string(kStatsXattr) + '\0' : std::string();
-  if (size == 0)
-    fuse_reply_xattr(req, list.size());
-  else if (size < list.size())
-    fuse_reply_err(req, ERANGE);
-  else
-    fuse_reply_buf(req, list.data(), list.size());
+  reply_xattr_value(req, fs->volume_of(ino) ? std::string(kStatsXattr) + '\0' : std::string(),
+                    size);
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {

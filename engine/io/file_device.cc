@@ -105,32 +105,25 @@ void FileDevice::will_read(uint64_t block, uint64_t blocks) {
                       static_cast<off_t>(blocks * kBlockSize), POSIX_FADV_WILLNEED);
 }
 
-Result<void> FileDevice::readv(uint64_t block, std::span<const std::span<std::byte>> buffers) {
-  size_t total = 0;
-  for (auto b : buffers) total += b.size();
-  VDOFS_TRY(check_extent(*this, block, total));
-  std::vector<iovec> iov;
-  iov.reserve(buffers.size());
-  int fd = total >= kDirectMinBytes ? direct_fd_ : -1;
-  for (auto b : buffers) {
-    iov.push_back(iovec{b.data(), b.size()});
-    if (fd_for(b.data(), b.size()) != direct_fd_) fd = -1;
-  }
+namespace {
+// Runs preadv/pwritev until every iovec is done (short transfers resume where they stopped).
+// A read that reaches the end of a short file zero-fills the rest.
+Result<void> transfer(int fd, std::vector<iovec>& iov, off_t off, bool is_read) {
   size_t first = 0;
-  off_t off = static_cast<off_t>(block * kBlockSize);
   while (first < iov.size()) {
     int n = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
-    ssize_t r = ::preadv(fd < 0 ? fd_ : fd, iov.data() + first, n, off);
-    if (r < 0) {
+    ssize_t done = is_read ? ::preadv(fd, iov.data() + first, n, off)
+                           : ::pwritev(fd, iov.data() + first, n, off);
+    if (done < 0) {
       if (errno == EINTR) continue;
       return last_errno_code();
     }
-    if (r == 0) {  // past the end of a short file: zeros
+    if (done == 0 && is_read) {
       for (size_t i = first; i < iov.size(); ++i) memset(iov[i].iov_base, 0, iov[i].iov_len);
       break;
     }
-    off += r;
-    auto left = static_cast<size_t>(r);
+    off += done;
+    auto left = static_cast<size_t>(done);
     while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
     if (first < iov.size() && left) {
       iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
@@ -139,9 +132,10 @@ Result<void> FileDevice::readv(uint64_t block, std::span<const std::span<std::by
   }
   return ok();
 }
+}  // namespace
 
-Result<void> FileDevice::writev(uint64_t block,
-                                std::span<const std::span<const std::byte>> buffers) {
+template <typename Span>
+Result<void> FileDevice::vectored(uint64_t block, std::span<const Span> buffers, bool is_read) {
   size_t total = 0;
   for (auto b : buffers) total += b.size();
   VDOFS_TRY(check_extent(*this, block, total));
@@ -154,24 +148,16 @@ Result<void> FileDevice::writev(uint64_t block,
     iov.push_back(iovec{const_cast<std::byte*>(b.data()), b.size()});
     if (fd_for(b.data(), b.size()) != direct_fd_) fd = -1;
   }
-  size_t first = 0;  // first iovec not fully written
-  off_t off = static_cast<off_t>(block * kBlockSize);
-  while (first < iov.size()) {
-    int n = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
-    ssize_t w = ::pwritev(fd < 0 ? fd_ : fd, iov.data() + first, n, off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return last_errno_code();
-    }
-    off += w;
-    auto left = static_cast<size_t>(w);
-    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (first < iov.size() && left) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
-    }
-  }
-  return ok();
+  return transfer(fd < 0 ? fd_ : fd, iov, static_cast<off_t>(block * kBlockSize), is_read);
+}
+
+Result<void> FileDevice::readv(uint64_t block, std::span<const std::span<std::byte>> buffers) {
+  return vectored(block, buffers, true);
+}
+
+Result<void> FileDevice::writev(uint64_t block,
+                                std::span<const std::span<const std::byte>> buffers) {
+  return vectored(block, buffers, false);
 }
 
 Result<void> FileDevice::flush() {

@@ -41,6 +41,8 @@ class FileDevice final : public BlockDevice {
  private:
   FileDevice(std::string path, int fd, uint64_t blocks, bool bdev)
       : path_(std::move(path)), fd_(fd), blocks_(blocks), is_bdev_(bdev) {}
+  template <typename Span>
+  Result<void> vectored(uint64_t block, std::span<const Span> buffers, bool is_read);
   int fd_for(const void* buf, size_t len) const {
     return direct_fd_ >= 0 && (reinterpret_cast<uintptr_t>(buf) % kBlockSize) == 0 &&
                    len % kBlockSize == 0
