@@ -117,12 +117,7 @@ void HashZone::enter(void* arg) {
       LogicalZone::launch_abort_write(dv);
       return;
     default:
-      dv->hash_next = nullptr;
-      if (lock->waiters_tail)
-        lock->waiters_tail->hash_next = dv;
-      else
-        lock->waiters = dv;
-      lock->waiters_tail = dv;
+      lock->add_waiter(dv);
       return;
   }
 }
@@ -214,12 +209,7 @@ void HashZone::claim_done(void* arg) {
     return;
   }
   if (lock->state != HashLock::State::kSharing) {  // a rollover copy is being written: wait for it
-    dv->hash_next = nullptr;
-    if (lock->waiters_tail)
-      lock->waiters_tail->hash_next = dv;
-    else
-      lock->waiters = dv;
-    lock->waiters_tail = dv;
+    lock->add_waiter(dv);
     return;
   }
   // The shared block reached 254 references: roll over. This member writes a new copy that the

@@ -50,6 +50,16 @@ class HashLock {
   bool timed_out = false;  // the index did not answer in time; the lock went on without it
   std::chrono::steady_clock::time_point query_started;
   index::Request request;
+
+  // Queues dv (FIFO) for the lock's outcome.
+  void add_waiter(DataVio* dv) {
+    dv->hash_next = nullptr;
+    if (waiters_tail)
+      waiters_tail->hash_next = dv;
+    else
+      waiters = dv;
+    waiters_tail = dv;
+  }
 };
 
 class HashZone {

@@ -19,7 +19,7 @@ def fio(filename, size_per_job, extra=()):
     args = ["fio", "--name=verify", f"--filename={filename}", "--rw=randwrite", "--bs=4k", "--numjobs=4",
             f"--size={size_per_job}", f"--offset_increment={size_per_job}", "--ioengine=libaio", "--iodepth=16",
             "--direct=1", "--dedupe_percentage=50", "--refill_buffers=1", "--verify=crc32c",
-            "--verify_fatal=1", "--do_verify=1", "--randrepeat=1", "--norandommap=0", "--group_reporting=1",
+            "--verify_fatal=1", "--do_verify=1", "--verify_state_save=0", "--randrepeat=1", "--norandommap=0", "--group_reporting=1",
             "--output-format=terse", *extra]
     p = run(args, timeout=900)
     fields = p.stdout.strip().splitlines()[-1].split(";")

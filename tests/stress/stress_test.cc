@@ -123,24 +123,13 @@ void run_stress(const threads::ThreadCounts& zones, uint64_t seed, double second
   h.close_and_check();
 }
 
-threads::ThreadCounts zones(uint32_t l, uint32_t p, uint32_t hz) {
-  threads::ThreadCounts c;
-  c.logical = l;
-  c.physical = p;
-  c.hash = hz;
-  c.io = 2;
-  c.index = 2;
-  c.cpu = 2;
-  return c;
-}
-
 TEST(Stress, OneZoneEach) {
-  run_stress(zones(1, 1, 1), env_u64("VDOFS_STRESS_SEED", 1),
+  run_stress(zone_counts(1, 1, 1), env_u64("VDOFS_STRESS_SEED", 1),
              static_cast<double>(env_u64("VDOFS_STRESS_SECONDS", 20)) / 2);
 }
 
 TEST(Stress, SeveralZones) {
-  run_stress(zones(3, 2, 2), env_u64("VDOFS_STRESS_SEED", 2),
+  run_stress(zone_counts(3, 2, 2), env_u64("VDOFS_STRESS_SEED", 2),
              static_cast<double>(env_u64("VDOFS_STRESS_SECONDS", 20)) / 2);
 }
 

@@ -6,6 +6,18 @@
 
 namespace vdofs::test {
 
+threads::ThreadCounts zone_counts(uint32_t l, uint32_t p, uint32_t h, bool single_thread) {
+  threads::ThreadCounts c;
+  c.logical = l;
+  c.physical = p;
+  c.hash = h;
+  c.io = 2;
+  c.index = 2;
+  c.cpu = 2;
+  c.single_thread = single_thread;
+  return c;
+}
+
 std::error_code write(engine::Volume& v, uint64_t offset, const std::vector<std::byte>& data,
                       bool fua) {
   SyncRequest r;

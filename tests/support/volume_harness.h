@@ -40,6 +40,9 @@ engine::VolumeStats settled_stats(engine::Volume& v);
 std::vector<std::byte> pattern_block(uint64_t seed);
 std::vector<std::byte> pattern(uint64_t seed, size_t blocks);
 
+// Thread counts for tests: l logical, p physical, h hash zones, 2 bio/index/cpu threads.
+threads::ThreadCounts zone_counts(uint32_t l, uint32_t p, uint32_t h, bool single_thread = false);
+
 struct HarnessOptions {
   uint64_t physical_blocks = 16384;  // 64 MiB
   uint64_t logical_blocks = 65536;   // 256 MiB

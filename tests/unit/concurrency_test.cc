@@ -11,18 +11,6 @@
 namespace vdofs::test {
 namespace {
 
-threads::ThreadCounts zones(uint32_t l, uint32_t p, uint32_t h, bool single = false) {
-  threads::ThreadCounts c;
-  c.logical = l;
-  c.physical = p;
-  c.hash = h;
-  c.io = 2;
-  c.index = 2;
-  c.cpu = 2;
-  c.single_thread = single;
-  return c;
-}
-
 class Concurrency : public ::testing::TestWithParam<threads::ThreadCounts> {
  protected:
   HarnessOptions opts() {
@@ -190,7 +178,8 @@ TEST_P(Concurrency, BoundedPoolBlocksIntakeInsteadOfGrowing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Zones, Concurrency,
-                         ::testing::Values(zones(1, 1, 1, true), zones(1, 1, 1), zones(3, 2, 2)),
+                         ::testing::Values(zone_counts(1, 1, 1, true), zone_counts(1, 1, 1),
+                                           zone_counts(3, 2, 2)),
                          [](const auto& p) {
                            const auto& c = p.param;
                            return c.single_thread ? std::string("single")

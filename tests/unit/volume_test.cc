@@ -14,18 +14,6 @@ struct ZoneConfig {
   threads::ThreadCounts counts;
 };
 
-threads::ThreadCounts counts(uint32_t l, uint32_t p, uint32_t h, bool single = false) {
-  threads::ThreadCounts c;
-  c.logical = l;
-  c.physical = p;
-  c.hash = h;
-  c.io = 2;
-  c.index = 2;
-  c.cpu = 2;
-  c.single_thread = single;
-  return c;
-}
-
 class VolumeTest : public ::testing::TestWithParam<ZoneConfig> {
  protected:
   HarnessOptions opts() {
@@ -180,9 +168,9 @@ TEST_P(VolumeTest, FlushAfterWrites) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Zones, VolumeTest,
-                         ::testing::Values(ZoneConfig{"single", counts(1, 1, 1, true)},
-                                           ZoneConfig{"one_each", counts(1, 1, 1)},
-                                           ZoneConfig{"multi", counts(3, 2, 2)}),
+                         ::testing::Values(ZoneConfig{"single", zone_counts(1, 1, 1, true)},
+                                           ZoneConfig{"one_each", zone_counts(1, 1, 1)},
+                                           ZoneConfig{"multi", zone_counts(3, 2, 2)}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace
