@@ -1,6 +1,9 @@
 #include "engine/threads/zone_thread.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -26,6 +29,18 @@ inline void full_fence() { std::atomic_thread_fence(std::memory_order_seq_cst); 
 }  // namespace
 
 ThreadId current_thread() { return t_current; }
+
+namespace {
+// Direct futex sleep/wake on the idle flag. (std::atomic::wait in libstdc++ first spins with
+// sched_yield, which on a 2-CPU machine steals time from the threads doing the work; the
+// zone thread has already spun with pause before it gets here.)
+void futex_wait(std::atomic<uint32_t>* addr, uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+void futex_wake_one(std::atomic<uint32_t>* addr) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+}  // namespace
 
 namespace {
 thread_local Outbox* t_outbox = nullptr;
@@ -117,7 +132,7 @@ void ZoneThread::enqueue_now(Work w) {
   full_fence();
   if ((kRmwHandshake || idle_.load(std::memory_order_relaxed) == 1) && idle_.exchange(0) == 1) {
     wakeups_.fetch_add(1, std::memory_order_relaxed);
-    idle_.notify_one();
+    futex_wake_one(&idle_);
   }
 }
 
@@ -166,7 +181,7 @@ void ZoneThread::loop() {
       idle_.store(0);
       continue;
     }
-    idle_.wait(1);
+    while (idle_.load(std::memory_order_acquire) == 1) futex_wait(&idle_, 1);
   }
   outbox.flush();
   t_outbox = nullptr;
