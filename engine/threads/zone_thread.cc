@@ -35,7 +35,8 @@ namespace {
 // sched_yield, which on a 2-CPU machine steals time from the threads doing the work; the
 // zone thread has already spun with pause before it gets here.)
 void futex_wait(std::atomic<uint32_t>* addr, uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
 }
 void futex_wake_one(std::atomic<uint32_t>* addr) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
@@ -73,10 +74,11 @@ void Outbox::flush() {
   // Group by destination, keeping each destination's order.
   std::vector<std::pair<ZoneThread*, std::unique_ptr<Batch>>> groups;
   for (auto& [target, w] : items) {
-    auto it =
-        std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == target; });
+    // A named copy: clang 14 cannot capture a structured binding in a lambda.
+    ZoneThread* const dest = target;
+    auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == dest; });
     if (it == groups.end()) {
-      groups.emplace_back(target, std::make_unique<Batch>());
+      groups.emplace_back(dest, std::make_unique<Batch>());
       it = groups.end() - 1;
     }
     it->second->items.push_back(w);
