@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "engine/base/log.h"
+#include "engine/io/file_device.h"
+#include "engine/io/write_log_device.h"
 #include "fuse/filesystem.h"
 #include "fuse/options.h"
 
@@ -86,17 +88,25 @@ int main(int argc, char** argv) {
     if (!names.insert(header->geometry.name).second)
       return fail(backing,
                   "a volume named '" + header->geometry.name + "' is already in this mount");
-    auto vol = engine::Volume::open(**dev, opts.volume);
+    fusefs::MountedVolume mv;
+    mv.name = header->geometry.name;
+    mv.backing = backing;
+    mv.device = std::move(*dev);
+    if (!opts.write_log.empty()) {
+      auto logged = io::WriteLogDevice::create(std::move(mv.device), opts.write_log);
+      if (!logged)
+        return fail(opts.write_log, "cannot create the write log: " + logged.error().message());
+      mv.device = std::move(*logged);
+      log::info("%s: recording every write and flush in %s", backing.c_str(),
+                opts.write_log.c_str());
+    }
+    auto vol = engine::Volume::open(*mv.device, opts.volume);
     if (!vol) return fail(backing, "cannot open the volume: " + vol.error().message());
     log::info("%s: volume %s: %llu MiB logical on %llu MiB physical%s", backing.c_str(),
               header->geometry.name.c_str(),
               static_cast<unsigned long long>((*vol)->logical_bytes() >> 20),
               static_cast<unsigned long long>(header->geometry.physical_blocks * kBlockSize >> 20),
               (*vol)->is_read_only() ? " (read-only)" : "");
-    fusefs::MountedVolume mv;
-    mv.name = header->geometry.name;
-    mv.backing = backing;
-    mv.device = std::move(*dev);
     mv.volume = std::move(*vol);
     volumes.push_back(std::move(mv));
   }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/io/file_device.h"
+#include "engine/io/block_device.h"
 #include "engine/volume.h"
 
 namespace vdofs::fusefs {
@@ -21,7 +21,7 @@ namespace vdofs::fusefs {
 struct MountedVolume {
   std::string name;
   std::string backing;
-  std::unique_ptr<io::FileDevice> device;
+  std::unique_ptr<io::BlockDevice> device;  // a FileDevice, or a WriteLogDevice over one
   std::unique_ptr<engine::Volume> volume;
 };
 

@@ -85,6 +85,14 @@ int take_option(const std::string& opt, DaemonOptions* o, std::string* error) {
     o->logfile = val;
     return 1;
   }
+  if (key == "write_log") {
+    if (val.empty()) {
+      *error = "option write_log needs a file name";
+      return -1;
+    }
+    o->write_log = val;
+    return 1;
+  }
   if (key == "ro") {
     o->read_only = true;
     o->volume.read_only = true;
@@ -128,6 +136,8 @@ void print_daemon_help(const char* argv0) {
       "                         (default on; metadata is always cached)\n"
       "  logfile=PATH           append the daemon's log to PATH (default: syslog when in the\n"
       "                         background, stderr with -f)\n"
+      "  write_log=PATH         record every write and flush of BACKING in PATH, for\n"
+      "                         vdofs-replay-log (testing; one BACKING only)\n"
       "  ro                     read-only: serve reads, refuse writes, never write BACKING\n"
       "\n"
       "Unmount with: fusermount3 -u MOUNTPOINT (or send SIGTERM): a clean shutdown.\n"
@@ -194,6 +204,10 @@ bool parse_daemon_options(int argc, char** argv, DaemonOptions* o, std::string* 
   o->mountpoint = positional.back();
   positional.pop_back();
   o->backings = positional;
+  if (!o->write_log.empty() && o->backings.size() != 1) {
+    *error = "write_log needs exactly one BACKING";
+    return false;
+  }
   if (o->volume.max_in_flight < 16 || o->volume.max_in_flight > 65536) {
     *error = "max_in_flight must be 16..65536";
     return false;

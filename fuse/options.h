@@ -19,6 +19,7 @@ struct DaemonOptions {
   bool read_only = false;
   bool direct_io = true;  // data blocks bypass the backing store's page cache
   std::string logfile;
+  std::string write_log;  // record every write and flush of the backing store here (testing)
   engine::VolumeOptions volume;
   std::vector<std::string> fuse_args;  // argv for libfuse (argv[0] first)
 };
