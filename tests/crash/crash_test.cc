@@ -5,8 +5,13 @@
 // offline check must find the reference counts exact.
 //
 // Seeds are printed; VDOFS_CRASH_SEED=N reruns one iteration, VDOFS_CRASH_ITERATIONS sets how many.
+#include <execinfo.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -20,6 +25,29 @@
 
 namespace vdofs::test {
 namespace {
+
+// The seed of the iteration in progress, for the fatal-signal report below.
+std::atomic<uint64_t> g_current_seed{0};
+
+// A crash of the test process itself (SIGSEGV, SIGABRT, SIGBUS) names the seed and prints a
+// backtrace of the faulting thread, so that a rare failure seen once on a loaded machine can be
+// rerun with VDOFS_CRASH_SEED and diagnosed. Only async-signal-safe calls are made.
+void report_fatal_signal(int sig) {
+  char line[128];
+  int n = snprintf(line, sizeof line, "\nfatal signal %d in crash iteration seed %llu\n", sig,
+                   static_cast<unsigned long long>(g_current_seed.load()));
+  if (n > 0) (void)!::write(STDERR_FILENO, line, static_cast<size_t>(n));
+  void* frames[64];
+  backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void install_fatal_signal_report() {
+  void* warm[1];
+  backtrace(warm, 1);  // loads libgcc now: the first call may allocate, which a handler must not
+  for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE}) signal(sig, report_fatal_signal);
+}
 
 uint64_t env_u64(const char* name, uint64_t fallback) {
   const char* v = getenv(name);
@@ -235,8 +263,10 @@ TEST(Crash, RandomWorkloadsCrashAnywhere) {
   uint64_t only = env_u64("VDOFS_CRASH_SEED", 0);
   uint64_t iterations = only ? 1 : env_u64("VDOFS_CRASH_ITERATIONS", 300);
   uint64_t base = only ? only : env_u64("VDOFS_CRASH_BASE_SEED", 1);
+  install_fatal_signal_report();
   for (uint64_t i = 0; i < iterations; ++i) {
     uint64_t seed = base + i;
+    g_current_seed.store(seed);
     if (getenv("VDOFS_CRASH_VERBOSE")) {
       printf("seed %llu\n", static_cast<unsigned long long>(seed));
       fflush(stdout);
