@@ -96,7 +96,7 @@ class Daemon:
 
     live = []
 
-    def start(self, timeout=60):
+    def start(self, timeout=120, ready=True):
         os.makedirs(self.mountpoint, exist_ok=True)
         cmd = [VDOFS, "-f", "-o", "logfile=" + self.log_path]
         for o in self.options:
@@ -110,11 +110,39 @@ class Daemon:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if is_mounted(self.mountpoint):
+                if ready:
+                    self.wait_ready(timeout=max(30.0, end - time.monotonic()))
                 return self
             if self.proc.poll() is not None:
                 raise StepFailed(f"vdofs exited {self.proc.returncode}: {self.proc.stderr.read()}\n{self.log()}")
             time.sleep(0.05)
         raise StepFailed(f"vdofs did not mount within {timeout}s\n{self.log()}")
+
+    def wait_ready(self, timeout=120):
+        """Waits until vdofs-stats answers for the mount and no volume is still recovering in the
+        background or still loading/rebuilding its dedupe index, so that a test never races
+        background work. A volume that ends read-only or with its index in error is ready too:
+        the test then sees that state."""
+        end = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise StepFailed(f"vdofs exited {self.proc.returncode}\n{self.log()}")
+            p = subprocess.run([STATS, "--json", self.mountpoint], capture_output=True, text=True, timeout=30)
+            if p.returncode == 0:
+                try:
+                    vols = json.loads(p.stdout)
+                except ValueError:
+                    vols = {}
+                busy = [f"{n}: {v.get('operating_mode')}, index {v.get('index_state')}" for n, v in vols.items()
+                        if v.get("operating_mode") == "recovering" or v.get("index_state") in ("loading", "rebuilding")]
+                if vols and not busy:
+                    return self
+                last = "; ".join(busy) or "no volumes listed"
+            else:
+                last = p.stderr.strip()
+            time.sleep(0.1)
+        raise StepFailed(f"vdofs at {self.mountpoint} not ready within {timeout}s ({last})\n{self.log()}")
 
     def log(self):
         try:
