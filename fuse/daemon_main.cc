@@ -1,6 +1,7 @@
 // vdofs: the daemon. Opens (and if needed recovers) every backing store before mounting, so any
 // problem is reported on the terminal with a non-zero exit; then mounts, goes to the background
-// (unless -f), starts the engine threads and serves until unmounted or signalled.
+// (unless -f), starts the engine threads and serves until unmounted, or until signalled and no
+// volume file is open any more (fuse/shutdown.h).
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -17,7 +18,9 @@
 #include "engine/io/file_device.h"
 #include "engine/io/write_log_device.h"
 #include "fuse/filesystem.h"
+#include "fuse/memory_protection.h"
 #include "fuse/options.h"
+#include "fuse/shutdown.h"
 
 using namespace vdofs;
 
@@ -54,6 +57,9 @@ int main(int argc, char** argv) {
   if (opts.debug) log::set_level(log::Level::kDebug);
   if (!opts.logfile.empty() && !log::use_file(opts.logfile.c_str()))
     return fail(opts.logfile, std::string("cannot open the log file: ") + strerror(errno));
+  // Before any thread exists: every thread inherits the signal mask and the I/O-flusher flag.
+  fusefs::Shutdown::block_signals();
+  fusefs::protect_from_memory_pressure();
 
   struct stat mst {};
   if (stat(opts.mountpoint.c_str(), &mst) != 0) return fail(opts.mountpoint, strerror(errno));
@@ -121,13 +127,7 @@ int main(int argc, char** argv) {
     fs.close_all();
     return fail(opts.mountpoint, "cannot create the FUSE session (bad -o option?)");
   }
-  if (fuse_set_signal_handlers(se) != 0) {
-    fuse_session_destroy(se);
-    fs.close_all();
-    return fail(opts.mountpoint, "cannot install signal handlers");
-  }
   if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
-    fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
     fs.close_all();
     return fail(opts.mountpoint, "mount failed (is /dev/fuse usable? is it already mounted?)");
@@ -142,6 +142,8 @@ int main(int argc, char** argv) {
   }
   log::info("mounted %zu volume(s) at %s (pid %d)", fs.volumes().size(), opts.mountpoint.c_str(),
             getpid());
+  fusefs::Shutdown shutdown(fs, opts.mountpoint);
+  shutdown.start();
   std::thread recoverer([&fs] {
     pthread_setname_np(pthread_self(), "recoverQ");
     for (auto& mv : fs.volumes()) {
@@ -161,15 +163,16 @@ int main(int argc, char** argv) {
   int ret = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
 
+  shutdown.finish();
   recoverer.join();
   log::info("unmounting %s", opts.mountpoint.c_str());
+  // The loop ends when the kernel ends the connection (unmounted, by us or by fusermount3 -u):
+  // libfuse then sees the aborted connection and does not unmount again.
   fuse_session_unmount(se);
-  fuse_remove_signal_handlers(se);
   bool clean = fs.close_all();
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);
-  // libfuse reports the signal that ended the loop (SIGTERM/SIGINT/SIGHUP): a requested stop.
-  bool stopped = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
+  bool stopped = ret == 0;
   if (!stopped) log::error("the FUSE loop failed (%d)", ret);
   return (stopped && clean) ? 0 : 1;
 }

@@ -15,6 +15,7 @@
 
 #include "engine/io/block_device.h"
 #include "engine/volume.h"
+#include "fuse/open_files.h"
 
 namespace vdofs::fusefs {
 
@@ -43,6 +44,9 @@ class Filesystem {
   }
   void wait_for_requests();
 
+  // Opens of each volume file not yet released (indexed like volumes()).
+  OpenFiles& open_files() { return open_files_; }
+
   // Clean shutdown of every volume; returns false if any failed (logged).
   bool close_all();
 
@@ -50,6 +54,7 @@ class Filesystem {
   std::vector<MountedVolume> volumes_;
   struct timespec mounted_at_ {};
   std::atomic<uint64_t> outstanding_{0};
+  OpenFiles open_files_;
 };
 
 }  // namespace vdofs::fusefs

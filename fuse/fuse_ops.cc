@@ -181,7 +181,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   }
   fi->keep_cache = 0;
   fi->fh = static_cast<uint64_t>(fi->flags);
-  fuse_reply_open(req, fi);
+  Filesystem* fs = fs_of(req);
+  fs->open_files().opened(ino - 2);
+  if (fuse_reply_open(req, fi) != 0) fs->open_files().released(ino - 2);  // interrupted open
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
@@ -227,7 +229,11 @@ void op_flush(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) {
   fuse_reply_err(req, 0);  // close(2): durability is fsync's job
 }
 
-void op_release(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply_err(req, 0); }
+void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+  Filesystem* fs = fs_of(req);
+  if (fs->volume_of(ino)) fs->open_files().released(ino - 2);
+  fuse_reply_err(req, 0);
+}
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int, struct fuse_file_info*) {
   Filesystem* fs = fs_of(req);
@@ -383,7 +389,8 @@ void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, struct fuse_file
 
 }  // namespace
 
-Filesystem::Filesystem(std::vector<MountedVolume> volumes) : volumes_(std::move(volumes)) {
+Filesystem::Filesystem(std::vector<MountedVolume> volumes)
+    : volumes_(std::move(volumes)), open_files_(volumes_.size()) {
   clock_gettime(CLOCK_REALTIME, &mounted_at_);
 }
 

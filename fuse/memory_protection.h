@@ -1,0 +1,13 @@
+// The daemon sits under the filesystems it serves (a loop device, ext4 on top): memory it needs to
+// make progress must not wait for writeback that waits for the daemon, and the OOM killer must not
+// pick it while the kernel cleans pages through it.
+#pragma once
+
+namespace vdofs::fusefs {
+
+// PR_SET_IO_FLUSHER (allocations behave as GFP_NOIO, no dirty throttling against itself) for the
+// calling thread and every thread it creates later, and oom_score_adj -1000. Either may be
+// refused without CAP_SYS_RESOURCE: that is logged as a warning and the daemon goes on.
+void protect_from_memory_pressure();
+
+}  // namespace vdofs::fusefs
