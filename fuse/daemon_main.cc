@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     return fail(opts.logfile, std::string("cannot open the log file: ") + strerror(errno));
   // Before any thread exists: every thread inherits the signal mask and the I/O-flusher flag.
   fusefs::Shutdown::block_signals();
-  fusefs::protect_from_memory_pressure();
+  std::vector<std::string> protection_warnings = fusefs::protect_from_memory_pressure();
 
   struct stat mst {};
   if (stat(opts.mountpoint.c_str(), &mst) != 0) return fail(opts.mountpoint, strerror(errno));
@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
     volumes.push_back(std::move(mv));
   }
 
+  for (const std::string& w : protection_warnings) log::warning("%s", w.c_str());
   fusefs::Filesystem fs(std::move(volumes));
   std::vector<char*> fargv;
   for (auto& a : opts.fuse_args) fargv.push_back(a.data());
