@@ -412,7 +412,8 @@ void Filesystem::fill_attr(fuse_ino_t ino, struct stat* st) {
     return;
   }
   MountedVolume* mv = volume_of(ino);
-  st->st_mode = S_IFREG | (mv->volume->is_read_only() ? 0444 : 0644);
+  // Owner only: the volume file holds the raw blocks of whatever filesystem sits on it.
+  st->st_mode = S_IFREG | (mv->volume->is_read_only() ? 0400 : 0600);
   st->st_nlink = 1;
   st->st_size = static_cast<off_t>(mv->volume->logical_bytes());
   st->st_blocks = static_cast<blkcnt_t>(mv->volume->logical_blocks_used() * (kBlockSize / 512));

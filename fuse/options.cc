@@ -1,5 +1,6 @@
 #include "fuse/options.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -221,6 +222,10 @@ bool parse_daemon_options(int argc, char** argv, DaemonOptions* o, std::string* 
     *error = bad;
     return false;
   }
+  // The kernel checks the volume files' owner-only modes itself; without this, allow_other
+  // would let any local user read and write the raw blocks of the filesystem on a volume.
+  if (std::find(fuse_opts.begin(), fuse_opts.end(), "default_permissions") == fuse_opts.end())
+    fuse_opts.push_back("default_permissions");
   fuse_opts.push_back("fsname=vdofs");
   fuse_opts.push_back("subtype=vdofs");
   std::string joined;

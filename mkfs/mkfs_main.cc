@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
   bool created = false;
   if (!exists) {
     if (!physical) die("does not exist; give --physical-size to create it");
-    int fd = ::open(backing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open(backing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) die(std::string("cannot create: ") + strerror(errno));
     ::close(fd);
     created = true;

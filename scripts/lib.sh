@@ -9,7 +9,7 @@ VDOFS_PACKAGES=(
   libfuse3-dev fuse3 libtbb-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 fio e2fsprogs xfsprogs util-linux
-  clang libfuzzer-14-dev
+  clang libfuzzer-14-dev clang-format
 )
 
 say() { printf '%s\n' "$*" >&2; }

@@ -140,7 +140,7 @@ void copy_sparse(const std::string& base, const std::string& out, uint64_t expec
   if (size / kBlockSize != expect_bytes / kBlockSize)
     die(base + ": " + std::to_string(size / kBlockSize) + " blocks, but the log was made on " +
         std::to_string(expect_bytes / kBlockSize));
-  int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (o < 0) die(out + ": " + strerror(errno));
   if (ftruncate(o, static_cast<off_t>(size)) != 0) die(out + ": " + strerror(errno));
   off_t pos = 0;

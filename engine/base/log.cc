@@ -60,7 +60,7 @@ void use_syslog(const char* ident) {
 }
 
 bool use_file(const char* path) {
-  int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return false;
   g_fd.store(fd);
   return true;

@@ -84,7 +84,7 @@ uint32_t record_crc(const Record& r, std::span<const std::span<const std::byte>>
 
 Result<std::unique_ptr<WriteLogDevice>> WriteLogDevice::create(std::unique_ptr<BlockDevice> inner,
                                                                const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return std::error_code(errno, std::generic_category());
   write_log::Header h;
   h.block_size = kBlockSize;

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The volume file's semantics through a real FUSE mount: any offset and length, O_DIRECT,
 fsync, punch-hole and zero-range discards that return space, st_blocks, statfs, refused namespace
-operations, and clean shutdown by unmount and by SIGTERM."""
+operations, clean shutdown by unmount and by SIGTERM, and owner-only permissions."""
 import errno
 import os
+import stat
 
 from harness import Daemon, STATS, check, log, mkfs, run, run_tests, tmpdir
 
@@ -117,9 +118,47 @@ def test_two_volumes_one_mount():
     d.stop()
 
 
+def test_only_the_owner_reads_the_blocks():
+    """The backing file, the write log and the volume file hold a filesystem's raw blocks: owner
+    only, also with allow_other (which must imply default_permissions)."""
+    w = tmpdir()
+    os.chmod(w, 0o755)  # let another user reach the mountpoint, so only the file modes stop it
+    old_umask = os.umask(0o022)
+    try:
+        backing = os.path.join(w, "v.img")
+        mkfs(backing, "--physical-size", "256M", "--name", "disk")
+        wlog = os.path.join(w, "v.wlog")
+        d = Daemon([backing], os.path.join(w, "mnt"), options=["allow_other", "write_log=" + wlog]).start()
+    finally:
+        os.umask(old_umask)
+    for what, path in (("backing file", backing), ("write log", wlog)):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        check(mode == 0o600, f"{what} mode {mode:o}, want 600")
+    path = d.volume("disk")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    check(mode == 0o600, f"volume file mode {mode:o}, want 600")
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, b"secret!!" * 512, 0)
+    os.fsync(fd)
+    os.close(fd)
+    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    # nobody can see the file (allow_other works and the path is reachable) ...
+    r = run(nobody + ["stat", "-c", "%a", path], check=False)
+    check(r.returncode == 0 and r.stdout.strip() == "600", f"nobody stats the volume file: {r.stdout}{r.stderr}")
+    # ... but can neither read nor write it.
+    for args in (["cat", path], ["dd", "if=/dev/zero", "of=" + path, "bs=4096", "count=1", "conv=notrunc"]):
+        r = run(nobody + args, check=False)
+        check(r.returncode != 0 and "Permission denied" in r.stderr, f"{args[0]} as nobody: rc {r.returncode} {r.stderr}")
+    fd = os.open(path, os.O_RDONLY)
+    check(os.pread(fd, 8, 0) == b"secret!!", "the owner still reads the volume")
+    os.close(fd)
+    d.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         ("volume file: offsets, O_DIRECT, fsync, punch/zero range, st_blocks, statfs, namespace", test_reads_writes_discards),
         ("SIGTERM is a clean shutdown", test_sigterm_is_clean_shutdown),
         ("two volumes in one mount", test_two_volumes_one_mount),
+        ("only the owner reads or writes the backing file, write log and volume file", test_only_the_owner_reads_the_blocks),
     ])
